@@ -1,0 +1,519 @@
+"""RESP, the REdis Serialization Protocol: the one codec every part of this project uses.
+
+Where it sits: the Redis clone's server feeds socket bytes into a `RequestParser` and
+encodes each handler's return value with `encode`; our RESP client (rate limiter, tests)
+encodes commands with `encode_command` and reads replies with a `ReplyParser`. Nothing
+here touches a socket: bytes go in, Python values come out, and back again.
+
+The parsers are incremental. `feed()` appends whatever `recv()` returned; `get()` hands
+back one complete frame or `INCOMPLETE`. A frame split across reads at any byte is
+resumed where it stopped (the parser keeps a stack of half-built arrays and the length
+of a pending bulk), so nothing is re-parsed, lost or duplicated.
+
+Wire types and the Python values that stand for them:
+
+    +OK            Status("OK")          -ERR x        ErrorReply("ERR x")
+    :42            int                    $3 foo        bytes      $-1 / _   None
+    *2 ...         list                   *-1           NULL_ARRAY (RESP2 only)
+    ,3.14          float                  #t            bool       (123      BigNumber
+    %2 ...         dict                   ~2 ...        RespSet    >3 ...    Push
+    =15 txt:...    Verbatim               |1 ...        Attribute  !21 ...   ErrorReply
+
+A handler returns these values; `encode(value, protocol)` writes RESP2 or RESP3, turning
+RESP3-only types into their RESP2 fallbacks (map -> flat array, double -> bulk, ...)
+exactly as Redis does for a client that did not send `HELLO 3`.
+
+Requests (client -> server) are stricter than replies, as in Redis: an array whose every
+element is a bulk string, or an "inline" line of space-separated words (so `PING` typed
+into telnet works). Protocol errors raise `ProtocolError` carrying Redis's exact text;
+the server replies with it and closes the connection.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+CRLF = b"\r\n"
+
+# Limits from Redis's networking.c. A length line ("*3", "$5") or an inline command
+# longer than PROTO_INLINE_MAX_SIZE without a newline is an attack or garbage.
+PROTO_INLINE_MAX_SIZE = 64 * 1024
+DEFAULT_MAX_BULK_LEN = 512 * 1024 * 1024  # proto-max-bulk-len
+INT_MAX = 2**31 - 1
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+class ProtocolError(Exception):
+    """Malformed input. `str(err)` is Redis's text, e.g. 'Protocol error: invalid bulk length'."""
+
+
+class _Incomplete:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "INCOMPLETE"
+
+
+INCOMPLETE = _Incomplete()
+"""Returned by `get()` when the buffer holds no complete frame yet: not an error."""
+
+
+class Status(str):
+    """A simple string reply (`+OK`)."""
+
+
+class ErrorReply(str):
+    """An error reply (`-ERR ...`, or RESP3 `!` blob error). The text includes the code."""
+
+    @property
+    def code(self) -> str:
+        return self.split(" ", 1)[0]
+
+
+class BigNumber(int):
+    """RESP3 big number (`(`); RESP2 sends it as a bulk string."""
+
+
+class RespSet(list):
+    """RESP3 set (`~`); kept as a list so the reply order is deterministic."""
+
+
+class Push(list):
+    """RESP3 out-of-band push (`>`), e.g. pub/sub messages; RESP2 sends an array."""
+
+
+class Attribute(dict):
+    """RESP3 attribute (`|`): metadata a server may send before a reply."""
+
+
+class Verbatim(bytes):
+    """RESP3 verbatim string (`=`), e.g. INFO's text; `fmt` is a 3-letter type ("txt")."""
+
+    fmt: str
+
+    def __new__(cls, data: bytes, fmt: str = "txt") -> "Verbatim":
+        obj = super().__new__(cls, data)
+        obj.fmt = fmt
+        return obj
+
+
+class _NullArray:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NULL_ARRAY"
+
+
+NULL_ARRAY = _NullArray()
+"""`*-1`: the RESP2 null array (e.g. EXEC of an aborted transaction). RESP3 sends `_`."""
+
+
+def parse_int64(data: bytes | bytearray) -> int | None:
+    """Redis's string2ll: a strict base-10 signed 64-bit integer, or None.
+
+    No sign '+', no spaces, no leading zeros ("007", "-0" are rejected), no overflow.
+    """
+    n = len(data)
+    if n == 0 or n > 20:
+        return None
+    start = 1 if data[0] == 0x2D else 0  # '-'
+    if start == n:
+        return None
+    first = data[start]
+    if first == 0x30:  # '0' alone is fine; "0x", "01" and "-0" are not
+        return 0 if n == 1 else None
+    if not 0x31 <= first <= 0x39:
+        return None
+    for c in data[start + 1 :]:
+        if not 0x30 <= c <= 0x39:
+            return None
+    value = int(data)
+    return value if INT64_MIN <= value <= INT64_MAX else None
+
+
+# --------------------------------------------------------------------------- parsing
+
+_SPACE = b" \t\n\v\f\r"
+
+
+def split_inline(line: bytes) -> list[bytes] | None:
+    """Split an inline command like Redis's sdssplitargs; None means unbalanced quotes.
+
+    Words are separated by whitespace. "double quotes" understand \\n \\r \\t \\b \\a
+    and \\xHH escapes; 'single quotes' only \\'. A closing quote must be followed by
+    whitespace or the end of the line. Like the C original, a NUL byte ends the line.
+    """
+    nul = line.find(b"\0")
+    if nul >= 0:
+        line = line[:nul]
+    args: list[bytes] = []
+    i, n = 0, len(line)
+    while True:
+        while i < n and line[i] in _SPACE:
+            i += 1
+        if i >= n:
+            return args
+        word = bytearray()
+        in_double = in_single = False
+        while True:
+            c = line[i] if i < n else None
+            if in_double:
+                if c is None:
+                    return None
+                if c == 0x5C and i + 3 < n and line[i + 1] == 0x78 and _is_hex(line[i + 2]) and _is_hex(line[i + 3]):
+                    word.append(int(line[i + 2 : i + 4], 16))
+                    i += 3
+                elif c == 0x5C and i + 1 < n:
+                    i += 1
+                    word.append(_ESCAPES.get(line[i], line[i]))
+                elif c == 0x22:  # closing "
+                    if i + 1 < n and line[i + 1] not in _SPACE:
+                        return None
+                    i += 1
+                    break
+                else:
+                    word.append(c)
+            elif in_single:
+                if c is None:
+                    return None
+                if c == 0x5C and i + 1 < n and line[i + 1] == 0x27:
+                    i += 1
+                    word.append(0x27)
+                elif c == 0x27:  # closing '
+                    if i + 1 < n and line[i + 1] not in _SPACE:
+                        return None
+                    i += 1
+                    break
+                else:
+                    word.append(c)
+            elif c is None or c in b" \n\r\t":
+                break
+            elif c == 0x22:
+                in_double = True
+            elif c == 0x27:
+                in_single = True
+            else:
+                word.append(c)
+            i += 1
+        args.append(bytes(word))
+
+
+_ESCAPES = {ord("n"): 10, ord("r"): 13, ord("t"): 9, ord("b"): 8, ord("a"): 7}
+
+
+def _is_hex(c: int) -> bool:
+    return c in b"0123456789abcdefABCDEF"
+
+
+class _Parser:
+    """Shared machinery: a buffer, a read position and a stack of open aggregates."""
+
+    def __init__(self, max_bulk_len: int = DEFAULT_MAX_BULK_LEN) -> None:
+        self.max_bulk_len = max_bulk_len
+        self._buf = bytearray()
+        self._pos = 0
+        # Each open aggregate: [kind byte, elements still expected, elements so far].
+        self._stack: list[list] = []
+        self._bulk: tuple[int, int] | None = None  # (kind byte, length) of a pending bulk
+
+    def feed(self, data: bytes) -> None:
+        if self._pos and self._pos >= len(self._buf) // 2:
+            del self._buf[: self._pos]  # compact: drop what was consumed
+            self._pos = 0
+        self._buf += data
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received but not yet consumed by a complete frame."""
+        return len(self._buf) - self._pos
+
+    def __iter__(self) -> Iterator:
+        """Yield every complete frame in the buffer (raising ProtocolError on garbage)."""
+        while (frame := self.get()) is not INCOMPLETE:
+            yield frame
+
+    def get(self):
+        raise NotImplementedError
+
+    def _line(self, too_long: str, allow_lf: bool = False) -> bytes | None:
+        """The next line without its terminator, or None if it has not all arrived."""
+        buf, pos = self._buf, self._pos
+        end = buf.find(b"\n" if allow_lf else CRLF, pos)
+        if end < 0:
+            if len(buf) - pos > PROTO_INLINE_MAX_SIZE:
+                raise ProtocolError(f"Protocol error: {too_long}")
+            return None
+        if allow_lf:
+            self._pos = end + 1
+            if end > pos and buf[end - 1] == 0x0D:
+                end -= 1
+        else:
+            self._pos = end + 2
+        return bytes(buf[pos:end])
+
+    def _take_bulk(self, length: int) -> bytes | None:
+        """The payload of a pending bulk (plus its CRLF), or None if not all here yet."""
+        pos = self._pos
+        if len(self._buf) - pos < length + 2:
+            return None
+        self._pos = pos + length + 2
+        return bytes(self._buf[pos : pos + length])
+
+    def _complete(self, value):
+        """Place a finished value into the open aggregate; return the top-level frame or INCOMPLETE."""
+        stack = self._stack
+        while stack:
+            top = stack[-1]
+            top[2].append(value)
+            top[1] -= 1
+            if top[1]:
+                return INCOMPLETE
+            stack.pop()
+            value = self._build(top[0], top[2])
+        return value
+
+    def _build(self, kind: int, items: list):
+        return items
+
+
+class RequestParser(_Parser):
+    """Server side: parse client commands into argument lists (`[b"SET", b"k", b"v"]`).
+
+    Errors follow Redis's processMultibulkBuffer/processInlineBuffer to the byte.
+    Empty commands (`*0`, `*-1`, blank inline lines) are skipped, as Redis does.
+    """
+
+    def get(self):
+        while True:
+            if self._bulk is not None:
+                value = self._take_bulk(self._bulk[1])
+                if value is None:
+                    return INCOMPLETE
+                self._bulk = None
+                frame = self._complete(value)
+                if frame is INCOMPLETE:
+                    continue
+                return frame
+            if self._pos >= len(self._buf):
+                return INCOMPLETE
+            lead = self._buf[self._pos]
+            if self._stack:
+                if lead != 0x24:  # '$'
+                    raise ProtocolError(f"Protocol error: expected '$', got '{chr(lead)}'")
+                line = self._line("too big bulk count string")
+                if line is None:
+                    return INCOMPLETE
+                length = parse_int64(line[1:])
+                if length is None or length < 0 or length > self.max_bulk_len:
+                    raise ProtocolError("Protocol error: invalid bulk length")
+                self._bulk = (0x24, length)
+            elif lead == 0x2A:  # '*'
+                line = self._line("too big mbulk count string")
+                if line is None:
+                    return INCOMPLETE
+                count = parse_int64(line[1:])
+                if count is None or count > INT_MAX:
+                    raise ProtocolError("Protocol error: invalid multibulk length")
+                if count > 0:
+                    self._stack.append([0x2A, count, []])
+            else:
+                line = self._line("too big inline request", allow_lf=True)
+                if line is None:
+                    return INCOMPLETE
+                args = split_inline(line)
+                if args is None:
+                    raise ProtocolError("Protocol error: unbalanced quotes in request")
+                if args:
+                    return args
+
+
+class ReplyParser(_Parser):
+    """Client side: parse any RESP2/RESP3 reply into the Python values listed above.
+
+    Error replies are returned as `ErrorReply` values, not raised: an error is a
+    normal reply (inside a pipeline or EXEC it is one element among many).
+    """
+
+    _AGGREGATES = {0x2A: list, 0x25: dict, 0x7E: RespSet, 0x3E: Push, 0x7C: Attribute}
+
+    def get(self):
+        while True:
+            if self._bulk is not None:
+                kind, length = self._bulk
+                data = self._take_bulk(length)
+                if data is None:
+                    return INCOMPLETE
+                self._bulk = None
+                value = _bulk_value(kind, data)
+            else:
+                if self._pos >= len(self._buf):
+                    return INCOMPLETE
+                line = self._line("too big reply line")
+                if line is None:
+                    return INCOMPLETE
+                value = self._scalar(line)
+                if value is _OPENED:
+                    continue
+            frame = self._complete(value)
+            if frame is not INCOMPLETE:
+                return frame
+
+    def _scalar(self, line: bytes):
+        if not line:
+            raise ProtocolError("Protocol error: empty reply line")
+        kind, body = line[0], line[1:]
+        if kind == 0x2B:  # +
+            return Status(body.decode("utf-8", "replace"))
+        if kind == 0x2D:  # -
+            return ErrorReply(body.decode("utf-8", "replace"))
+        if kind == 0x3A:  # :
+            return self._int(body)
+        if kind in (0x24, 0x21, 0x3D):  # $ ! =
+            length = self._int(body)
+            if length < 0:
+                return None
+            if length > self.max_bulk_len:
+                raise ProtocolError("Protocol error: invalid bulk length")
+            self._bulk = (kind, length)
+            return _OPENED
+        if kind in self._AGGREGATES:
+            count = self._int(body)
+            if count < 0:
+                return NULL_ARRAY if kind == 0x2A else None
+            pairs = kind in (0x25, 0x7C)
+            if count == 0:
+                return self._build(kind, [])
+            self._stack.append([kind, count * 2 if pairs else count, []])
+            return _OPENED
+        if kind == 0x5F:  # _
+            return None
+        if kind == 0x2C:  # ,
+            return float(body)  # Python accepts "inf", "-inf", "nan" as RESP3 does
+        if kind == 0x23:  # #
+            return body == b"t"
+        if kind == 0x28:  # (
+            return BigNumber(self._int(body))
+        raise ProtocolError(f"Protocol error: unexpected reply type '{chr(kind)}'")
+
+    @staticmethod
+    def _int(body: bytes) -> int:
+        try:
+            return int(body)
+        except ValueError:
+            raise ProtocolError(f"Protocol error: bad integer {body[:32]!r}") from None
+
+    def _build(self, kind: int, items: list):
+        factory = self._AGGREGATES[kind]
+        if factory in (dict, Attribute):
+            return factory((_hashable(k), v) for k, v in zip(items[::2], items[1::2]))
+        return factory(items)
+
+    def get_reply(self):
+        """Like get(), but skip RESP3 attributes, which only annotate the next reply."""
+        while isinstance(frame := self.get(), Attribute):
+            pass
+        return frame
+
+
+_OPENED = object()  # _scalar opened a bulk or aggregate: keep reading
+
+
+def _bulk_value(kind: int, data: bytes):
+    if kind == 0x21:  # ! blob error
+        return ErrorReply(data.decode("utf-8", "replace"))
+    if kind == 0x3D:  # = verbatim: "txt:" then the text
+        return Verbatim(data[4:], data[:3].decode("ascii", "replace"))
+    return data
+
+
+def _hashable(key):
+    return tuple(key) if isinstance(key, list) else key
+
+
+# --------------------------------------------------------------------------- encoding
+
+def format_double(value: float) -> bytes:
+    """Redis 7.0's addReplyDouble text: %.17g, with inf spelled "inf"/"-inf"."""
+    if value != value:
+        return b"nan"
+    if value in (float("inf"), float("-inf")):
+        return b"inf" if value > 0 else b"-inf"
+    return b"%.17g" % value
+
+
+def encode(value, protocol: int = 2) -> bytes:
+    """Encode one reply value (see the module docstring) for a RESP2 or RESP3 client."""
+    out: list[bytes] = []
+    _encode(value, out, protocol == 3)
+    return b"".join(out)
+
+
+def _encode(value, out: list, resp3: bool) -> None:
+    kind = type(value)
+    if kind is bytes:
+        out.append(b"$%d\r\n%s\r\n" % (len(value), value))
+    elif kind is int:
+        out.append(b":%d\r\n" % value)
+    elif kind is Status:
+        out.append(b"+%s\r\n" % value.encode("utf-8", "surrogateescape"))
+    elif value is None:
+        out.append(b"_\r\n" if resp3 else b"$-1\r\n")
+    elif kind is list or kind is tuple:
+        out.append(b"*%d\r\n" % len(value))
+        for item in value:
+            _encode(item, out, resp3)
+    elif kind is ErrorReply:
+        out.append(b"-%s\r\n" % value.encode("utf-8", "surrogateescape"))
+    elif kind is bool:
+        out.append((b"#t\r\n" if value else b"#f\r\n") if resp3 else (b":1\r\n" if value else b":0\r\n"))
+    elif kind is float:
+        text = format_double(value)
+        out.append(b",%s\r\n" % text if resp3 else b"$%d\r\n%s\r\n" % (len(text), text))
+    elif kind is dict or kind is Attribute:
+        if kind is Attribute and not resp3:
+            return  # attributes do not exist in RESP2
+        out.append(b"%s%d\r\n" % (b"|" if kind is Attribute else b"%" if resp3 else b"*",
+                                  len(value) if resp3 else 2 * len(value)))
+        for key, item in value.items():
+            _encode(key, out, resp3)
+            _encode(item, out, resp3)
+    elif kind is RespSet or kind is Push:
+        lead = (b"~" if kind is RespSet else b">") if resp3 else b"*"
+        out.append(b"%s%d\r\n" % (lead, len(value)))
+        for item in value:
+            _encode(item, out, resp3)
+    elif value is NULL_ARRAY:
+        out.append(b"_\r\n" if resp3 else b"*-1\r\n")
+    elif kind is BigNumber:
+        text = b"%d" % value
+        out.append(b"(%s\r\n" % text if resp3 else b"$%d\r\n%s\r\n" % (len(text), text))
+    elif kind is Verbatim:
+        if resp3:
+            out.append(b"=%d\r\n%s:%s\r\n" % (len(value) + 4, value.fmt.encode(), value))
+        else:
+            out.append(b"$%d\r\n%s\r\n" % (len(value), value))
+    elif kind is str:
+        _encode(value.encode("utf-8", "surrogateescape"), out, resp3)
+    elif isinstance(value, (bytes, bytearray, memoryview)):
+        _encode(bytes(value), out, resp3)
+    else:
+        raise TypeError(f"cannot encode {kind.__name__} as RESP")
+
+
+def encode_command(*args) -> bytes:
+    """Encode a command the way every client sends one: an array of bulk strings.
+
+    Accepts bytes, str, int and float arguments (`encode_command("SET", "k", 1)`).
+    """
+    out = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        if isinstance(arg, str):
+            arg = arg.encode()
+        elif isinstance(arg, bool):
+            raise TypeError("booleans are ambiguous as Redis arguments")
+        elif isinstance(arg, int):
+            arg = b"%d" % arg
+        elif isinstance(arg, float):
+            arg = repr(arg).encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(arg), arg))
+    return b"".join(out)

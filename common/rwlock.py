@@ -1,0 +1,75 @@
+"""A writer-preferring readers-writer lock: the one lock that guards the Redis keyspace.
+
+Many client threads may read the keyspace at once (GET, EXISTS, TTL...), but a write
+(SET, DEL, an expiry sweep) needs it alone. A plain mutex would serialize readers for
+nothing; a naive readers-writer lock lets a steady stream of readers starve a writer
+forever. This one is *writer-preferring*: once a writer is waiting, new readers queue
+behind it, so the writer gets in as soon as the current readers leave.
+
+Both sides are context managers:
+
+    with lock.read():   ...   # shared
+    with lock.write():  ...   # exclusive
+
+The lock is not reentrant: a thread holding it must not ask for it again (a reader that
+asks for a second read while a writer waits would deadlock, as it would in Redis's
+single thread if a command called back into the event loop). Callers that need "write,
+then read" do both under the write lock.
+"""
+
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+from typing import Iterator
+
+
+class RWLock:
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._readers = 0            # threads inside a read section
+        self._writer = False         # a thread is inside the write section
+        self._writers_waiting = 0    # writers queued: new readers must wait for them
+
+    def acquire_read(self) -> None:
+        with self._cond:
+            while self._writer or self._writers_waiting:
+                self._cond.wait()
+            self._readers += 1
+
+    def release_read(self) -> None:
+        with self._cond:
+            self._readers -= 1
+            if self._readers == 0:
+                self._cond.notify_all()
+
+    def acquire_write(self) -> None:
+        with self._cond:
+            self._writers_waiting += 1
+            try:
+                while self._writer or self._readers:
+                    self._cond.wait()
+            finally:
+                self._writers_waiting -= 1
+            self._writer = True
+
+    def release_write(self) -> None:
+        with self._cond:
+            self._writer = False
+            self._cond.notify_all()
+
+    @contextmanager
+    def read(self) -> Iterator[None]:
+        self.acquire_read()
+        try:
+            yield
+        finally:
+            self.release_read()
+
+    @contextmanager
+    def write(self) -> Iterator[None]:
+        self.acquire_write()
+        try:
+            yield
+        finally:
+            self.release_write()

@@ -1,0 +1,60 @@
+"""`python -m redis_clone [redis.conf] [--port 6379] [--bind 127.0.0.1] [--name value ...]`
+
+Command line compatible with redis-server's: an optional config file in redis.conf
+syntax, then any parameter as `--name value` (which wins over the file). SIGINT and
+SIGTERM shut the server down cleanly, like SHUTDOWN.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+
+from redis_clone.config import Config, ConfigError
+from redis_clone.server import RedisServer
+from redis_clone.state import REDIS_VERSION
+
+
+def build_config(argv: list[str]) -> Config:
+    config = Config()
+    if argv and not argv[0].startswith("--"):
+        with open(argv[0], encoding="utf-8") as file:
+            config.load_text(file.read())
+        argv = argv[1:]
+    config.load_args(argv)
+    return config
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in ("-v", "--version"):
+        print(f"Redis server v={REDIS_VERSION} (redis_clone, Python)")
+        return 0
+    if argv and argv[0] in ("-h", "--help"):
+        argparse.ArgumentParser(prog="python -m redis_clone", description=__doc__).print_help()
+        return 0
+    try:
+        config = build_config(argv)
+    except (OSError, ConfigError) as err:
+        print(f"*** FATAL CONFIG FILE ERROR *** {err}", file=sys.stderr)
+        return 1
+    level = {"debug": logging.DEBUG, "verbose": logging.INFO}.get(config.get("loglevel"), logging.INFO)
+    logging.basicConfig(level=level, format=f"{os.getpid()}:M %(asctime)s.%(msecs)03d * %(message)s",
+                        datefmt="%d %b %Y %H:%M:%S",
+                        filename=config.get("logfile") or None)
+    server = RedisServer(config)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: server.request_shutdown())
+    try:
+        server.serve_forever()
+    except OSError as err:
+        print(f"Could not create server TCP listening socket: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,6 @@
+"""Command handlers, one module per group, as Redis's t_string.c, db.c, server.c...
+
+Importing this package registers every command in `registry.COMMANDS`.
+"""
+
+from redis_clone.commands import connection  # noqa: F401

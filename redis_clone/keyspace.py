@@ -1,0 +1,225 @@
+"""The keyspace: numbered databases of key -> value, key expiry, and the lock guarding them.
+
+Where it sits: command handlers (`redis_clone/commands/`) read and write values through
+a `Database`; the dispatcher holds `Keyspace.lock` (a readers-writer lock) around each
+handler: shared for read commands, exclusive for write commands. Nothing here does I/O.
+
+Values are plain Python objects; the *type* Redis reports comes from the Python class
+(`bytes` is a Redis string; the data-type modules add lists, hashes, sets, sorted sets).
+
+Expiry, as in Redis, happens two ways:
+
+* *Lazily*: every lookup checks the key's deadline. A key past its deadline is reported
+  missing. Write paths (running under the exclusive lock) also delete it on the spot,
+  as Redis's lookupKeyWrite does. Read paths run under the *shared* lock, alongside
+  other readers that may be iterating the same tables (KEYS, SCAN), so they must not
+  mutate them: they only hide the key, exactly like a Redis replica does.
+* *Actively*: `active_expire_cycle()`, called ~10 times a second by a background thread,
+  samples 20 keys with a TTL per database, deletes the expired ones, and repeats while
+  more than 25% of a sample had expired, within a time budget. That reclaims memory for
+  keys nobody reads again, without ever scanning the whole keyspace.
+
+Deadlines are absolute Unix times in milliseconds, from the injected clock.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Callable, Iterator
+
+from common.clock import Clock, SystemClock
+from common.rwlock import RWLock
+from redis_clone import errors
+from redis_clone.densedict import DenseDict
+from redis_clone.errors import RedisError
+from redis_clone.stats import Stats
+
+# Python class -> the name TYPE and SCAN TYPE use. Data-type modules add theirs.
+TYPE_NAMES: dict[type, str] = {bytes: "string"}
+
+ACTIVE_EXPIRE_SAMPLE = 20          # keys sampled per round (ACTIVE_EXPIRE_CYCLE_KEYS_PER_LOOP)
+ACTIVE_EXPIRE_REPEAT_ABOVE = 0.25  # another round while more than this share had expired
+
+
+def type_name(value: object) -> str:
+    return TYPE_NAMES[type(value)]
+
+
+class Database:
+    """One numbered database (SELECT n). Caller holds `keyspace.lock` as noted per method."""
+
+    def __init__(self, index: int, keyspace: "Keyspace") -> None:
+        self.index = index
+        self._keyspace = keyspace
+        self.data = DenseDict()     # key -> value
+        self.expires = DenseDict()  # key -> deadline (ms); only keys that have a TTL
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def _expired(self, key: bytes) -> bool:
+        deadline = self.expires.get(key)
+        return deadline is not None and deadline <= self._keyspace.clock.time_ms()
+
+    # --- reads: caller holds at least the read lock ---------------------------------
+
+    def get(self, key: bytes, expected: type | None = None, *, count_stats: bool = True):
+        """The live value of `key` or None; with `expected`, WRONGTYPE for another type.
+
+        Counts keyspace hits and misses for INFO, as Redis's lookupKeyRead does.
+        """
+        value = self.data.get(key)
+        if value is not None and self._expired(key):
+            value = None
+        if count_stats:
+            self._keyspace.stats.incr("keyspace_hits" if value is not None else "keyspace_misses")
+        if value is not None and expected is not None and type(value) is not expected:
+            raise RedisError(errors.WRONGTYPE)
+        return value
+
+    def exists(self, key: bytes) -> bool:
+        return key in self.data and not self._expired(key)
+
+    def deadline(self, key: bytes) -> int | None:
+        """The key's expiry deadline in ms, or None if it has none (or does not exist)."""
+        if not self.exists(key):
+            return None
+        return self.expires.get(key)
+
+    def keys(self) -> Iterator[bytes]:
+        """Live keys, iterating over a snapshot."""
+        now = self._keyspace.clock.time_ms()
+        expires = self.expires
+        for key in self.data:
+            deadline = expires.get(key)
+            if deadline is None or deadline > now:
+                yield key
+
+    def scan(self, cursor: int, count: int) -> tuple[int, list[bytes]]:
+        """One SCAN step; see DenseDict.scan for the cursor guarantee."""
+        cursor, batch = self.data.scan(cursor, count)
+        return cursor, [key for key in batch if not self._expired(key)]
+
+    def random_key(self, rng: random.Random = random) -> bytes | None:
+        """A random live key: sample a few slots, then fall back to a full pass."""
+        for _ in range(100):
+            item = self.data.random_item(rng)
+            if item is None:
+                return None
+            if not self._expired(item[0]):
+                return item[0]
+        return next(self.keys(), None)  # (almost) every key is expired but not yet reclaimed
+
+    # --- writes: caller holds the write lock ----------------------------------------
+
+    def lookup_for_write(self, key: bytes, expected: type | None = None):
+        """Like get(), but an expired key is deleted now, and no hit/miss is counted."""
+        value = self.data.get(key)
+        if value is not None and self._expired(key):
+            self._remove_expired(key)
+            value = None
+        if value is not None and expected is not None and type(value) is not expected:
+            raise RedisError(errors.WRONGTYPE)
+        return value
+
+    def set(self, key: bytes, value, *, keep_ttl: bool = False) -> None:
+        """Store `value`, replacing whatever was there; the old TTL goes unless keep_ttl."""
+        if keep_ttl and self._expired(key):
+            self._remove_expired(key)
+        self.data[key] = value
+        if not keep_ttl:
+            self.expires.pop(key)
+        self._keyspace.dirty += 1
+
+    def delete(self, key: bytes) -> bool:
+        """Remove the key; False if there was no live key (an expired one still goes)."""
+        if self._expired(key):
+            self._remove_expired(key)
+            return False
+        if self.data.pop(key) is None:
+            return False
+        self.expires.pop(key)
+        self._keyspace.dirty += 1
+        return True
+
+    def set_deadline(self, key: bytes, deadline_ms: int) -> None:
+        """Give an existing key an absolute expiry time. A deadline already in the past
+        deletes the key at once, as Redis does (and it counts as a deletion, not an expiry)."""
+        if deadline_ms <= self._keyspace.clock.time_ms():
+            self.delete(key)
+            return
+        self.expires[key] = deadline_ms
+        self._keyspace.dirty += 1
+
+    def persist(self, key: bytes) -> bool:
+        if self.exists(key) and self.expires.pop(key) is not None:
+            self._keyspace.dirty += 1
+            return True
+        return False
+
+    def flush(self) -> None:
+        self._keyspace.dirty += len(self.data)
+        self.data.clear()
+        self.expires.clear()
+
+    def _remove_expired(self, key: bytes) -> None:
+        self.data.pop(key)
+        self.expires.pop(key)
+        self._keyspace.stats.incr("expired_keys")
+        self._keyspace.dirty += 1
+
+    def expire_sample(self, rng: random.Random = random) -> tuple[int, int]:
+        """One active-expiry round: check up to 20 random keys with a TTL.
+        Returns (sampled, expired). Caller holds the write lock."""
+        now = self._keyspace.clock.time_ms()
+        sampled = min(ACTIVE_EXPIRE_SAMPLE, len(self.expires))
+        expired = 0
+        for _ in range(sampled):
+            item = self.expires.random_item(rng)
+            if item is None:
+                break
+            key, deadline = item
+            if deadline <= now:
+                self._remove_expired(key)
+                expired += 1
+        return sampled, expired
+
+
+class Keyspace:
+    """All databases, the readers-writer lock guarding them, and the change counter."""
+
+    def __init__(self, databases: int = 16, clock: Clock | None = None,
+                 stats: Stats | None = None) -> None:
+        self.lock = RWLock()
+        self.clock = clock or SystemClock()
+        self.stats = stats or Stats()
+        self.dirty = 0  # changes since the last save (INFO rdb_changes_since_last_save)
+        self.dbs = [Database(i, self) for i in range(databases)]
+
+    def __getitem__(self, index: int) -> Database:
+        return self.dbs[index]
+
+    def flush_all(self) -> None:
+        for db in self.dbs:
+            db.flush()
+
+    def active_expire_cycle(self, budget_s: float, rng: random.Random = random,
+                            monotonic: Callable[[], float] | None = None) -> int:
+        """Reclaim expired keys nobody touches; returns how many were deleted.
+
+        Takes and releases the write lock once per round, so client commands interleave
+        with a long cleanup instead of waiting for all of it.
+        """
+        monotonic = monotonic or self.clock.monotonic
+        stop_at = monotonic() + budget_s
+        total = 0
+        for db in self.dbs:
+            while db.expires:
+                with self.lock.write():
+                    sampled, expired = db.expire_sample(rng)
+                total += expired
+                if sampled == 0 or expired <= sampled * ACTIVE_EXPIRE_REPEAT_ABOVE:
+                    break
+                if monotonic() >= stop_at:
+                    return total
+        return total

@@ -1,0 +1,136 @@
+"""The network side of the Redis clone: sockets in, commands dispatched, replies out.
+
+This is the only module of `redis_clone` that touches a socket. The flow for each
+connection (one thread each, see `common.tcpserver`):
+
+    recv() -> RequestParser.feed() -> for every complete command: execute() -> encode()
+           -> one sendall() with all the replies
+
+Executing *every* complete command in the buffer before writing is what makes
+pipelining fast: a client that sends 10,000 commands in one write gets its replies in
+a handful of large sends instead of 10,000 small ones. Replies are encoded in the RESP
+version the client negotiated (HELLO 3 switches to RESP3 for the rest of the
+connection).
+
+A protocol error (garbage, an absurd length) gets Redis's `-ERR Protocol error: ...`
+reply after the replies of the commands before it, and then the connection is closed;
+other clients never notice.
+
+Besides the connection threads, a "cron" thread runs `hz` times a second to expire keys
+actively (`Keyspace.active_expire_cycle`), as Redis's serverCron does.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+
+from common.clock import Clock
+from common.resp import ErrorReply, ProtocolError, RequestParser, encode
+from common.tcpserver import ThreadedTCPServer
+from redis_clone.config import Config
+from redis_clone.registry import NO_REPLY, execute
+from redis_clone.state import CommandContext, ServerState
+
+import redis_clone.commands  # noqa: F401  (registers every command in the table)
+
+log = logging.getLogger("redis_clone")
+
+RECV_SIZE = 64 * 1024
+ACTIVE_EXPIRE_SHARE = 0.25  # share of each cron period the expiry sweep may use
+
+
+class RedisServer:
+    def __init__(self, config: Config | None = None, clock: Clock | None = None) -> None:
+        self.state = ServerState(config, clock)
+        config = self.state.config
+        self._tcp = ThreadedTCPServer(config.get("bind").split(), config.get_int("port"),
+                                      self._serve_client, backlog=config.get_int("tcp-backlog"),
+                                      name="redis")
+        self._cron_thread = threading.Thread(target=self._cron, name="redis-cron", daemon=True)
+
+    @property
+    def port(self) -> int:
+        return self._tcp.port
+
+    def start(self) -> None:
+        self._tcp.start()
+        self._cron_thread.start()
+        log.info("Ready to accept connections tcp on port %d", self.port)
+
+    def serve_forever(self) -> None:
+        """Run until SHUTDOWN (or `request_shutdown()`, e.g. from a signal handler)."""
+        self.start()
+        self.state.shutdown_requested.wait()
+        self.stop()
+
+    def request_shutdown(self) -> None:
+        self.state.shutdown_requested.set()
+
+    def stop(self) -> None:
+        self.state.shutdown_requested.set()
+        self._tcp.shutdown()
+        if self._cron_thread.is_alive() and self._cron_thread is not threading.current_thread():
+            self._cron_thread.join()
+        log.info("Redis clone is now ready to exit, bye bye...")
+
+    # --- one connection -----------------------------------------------------------
+
+    def _serve_client(self, sock: socket.socket, addr: tuple) -> None:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        state = self.state
+        now = state.clock.time()
+        client = state.clients.register(addr=_format_addr(addr), laddr=_format_addr(sock.getsockname()),
+                                        created=now, last_interaction=now)
+        state.stats.incr("total_connections_received")
+        ctx = CommandContext(state, client)
+        parser = RequestParser(max_bulk_len=state.config.get_int("proto-max-bulk-len"))
+        try:
+            while not client.close_after_reply and not state.shutdown_requested.is_set():
+                data = sock.recv(RECV_SIZE)
+                if not data:
+                    return  # the client hung up
+                state.stats.incr("total_net_input_bytes", len(data))
+                parser.feed(data)
+                out = self._run_buffered_commands(ctx, parser)
+                if out:
+                    sock.sendall(out)
+                    state.stats.incr("total_net_output_bytes", len(out))
+        except (ConnectionError, TimeoutError):
+            pass  # reset by peer or similar: the client is gone either way
+        finally:
+            state.clients.unregister(client)
+
+    def _run_buffered_commands(self, ctx: CommandContext, parser: RequestParser) -> bytes:
+        """Execute every complete command in the parser; return all replies as one write."""
+        client = ctx.client
+        replies: list[bytes] = []
+        try:
+            for argv in parser:
+                client.last_interaction = self.state.clock.time()
+                reply = execute(ctx, argv)
+                if reply is not NO_REPLY:
+                    replies.append(encode(reply, client.protocol))
+                if client.close_after_reply:
+                    break
+        except ProtocolError as err:
+            replies.append(encode(ErrorReply(f"ERR {err}"), client.protocol))
+            client.close_after_reply = True
+            log.debug("protocol error from %s: %s", client.addr, err)
+        return b"".join(replies)
+
+    # --- background work ----------------------------------------------------------
+
+    def _cron(self) -> None:
+        state = self.state
+        while True:
+            period = 1.0 / state.config.get_int("hz")
+            if state.shutdown_requested.wait(period):
+                return
+            state.keyspace.active_expire_cycle(period * ACTIVE_EXPIRE_SHARE)
+
+
+def _format_addr(addr: tuple) -> str:
+    host, port = addr[0], addr[1]
+    return f"{host}:{port}"

@@ -1,0 +1,55 @@
+"""What a command handler can reach: the server-wide state and its own client.
+
+`ServerState` is the Redis server minus its sockets: configuration, keyspace, clients,
+statistics and the clock. `server.py` owns one and drives the network around it; tests
+can build one without any socket at all and call handlers directly.
+
+`CommandContext` is the handler's view of one invocation: which client is calling and
+which database it has selected. One context lives as long as its connection.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import TYPE_CHECKING
+
+from common.clock import Clock, SystemClock
+from redis_clone.clients import ClientRegistry, ClientState
+from redis_clone.config import Config
+from redis_clone.keyspace import Database, Keyspace
+from redis_clone.stats import Stats
+
+if TYPE_CHECKING:
+    from redis_clone.registry import CommandSpec
+
+REDIS_VERSION = "7.0.15"  # the version whose replies we match; clients gate features on it
+
+
+class ServerState:
+    def __init__(self, config: Config | None = None, clock: Clock | None = None) -> None:
+        self.config = config or Config()
+        self.clock = clock or SystemClock()
+        self.stats = Stats()
+        self.keyspace = Keyspace(self.config.get_int("databases"), self.clock, self.stats)
+        self.clients = ClientRegistry()
+        self.started_at = self.clock.time()
+        self.started_monotonic = self.clock.monotonic()
+        self.run_id = os.urandom(20).hex()
+        self.shutdown_requested = threading.Event()
+
+
+class CommandContext:
+    __slots__ = ("server", "client", "command")
+
+    def __init__(self, server: ServerState, client: ClientState) -> None:
+        self.server = server
+        self.client = client
+        self.command: CommandSpec | None = None  # set by the dispatcher
+
+    @property
+    def db(self) -> Database:
+        return self.server.keyspace.dbs[self.client.db]
+
+    def now_ms(self) -> int:
+        return self.server.clock.time_ms()
