@@ -1,7 +1,7 @@
 # Quick start: `make run` starts the Redis clone on port 6379, `make test` runs the suite.
 # Both create the virtualenv in .venv on first use and install what they need.
 
-PYTHON ?= python3.11
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 PY     := $(VENV)/bin/python
 PORT   ?= 6379
@@ -10,7 +10,7 @@ ARGS   ?=
 .PHONY: run test clean
 
 $(VENV)/.runtime: requirements.txt
-	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (set PYTHON=...)"; exit 1; }
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11)' 2>/dev/null || { echo "need Python 3.11+ (set PYTHON=...)"; exit 1; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	@touch $@

@@ -235,20 +235,15 @@ class _Parser:
     def get(self):
         raise NotImplementedError
 
-    def _line(self, too_long: str, allow_lf: bool = False) -> bytes | None:
-        """The next line without its terminator, or None if it has not all arrived."""
+    def _line(self, too_long: str) -> bytes | None:
+        """The next CRLF-terminated line without its CRLF, or None if it has not all arrived."""
         buf, pos = self._buf, self._pos
-        end = buf.find(b"\n" if allow_lf else CRLF, pos)
+        end = buf.find(CRLF, pos)
         if end < 0:
             if len(buf) - pos > PROTO_INLINE_MAX_SIZE:
                 raise ProtocolError(f"Protocol error: {too_long}")
             return None
-        if allow_lf:
-            self._pos = end + 1
-            if end > pos and buf[end - 1] == 0x0D:
-                end -= 1
-        else:
-            self._pos = end + 2
+        self._pos = end + 2
         return bytes(buf[pos:end])
 
     def _take_bulk(self, length: int) -> bytes | None:
@@ -298,17 +293,17 @@ class RequestParser(_Parser):
                 return INCOMPLETE
             lead = self._buf[self._pos]
             if self._stack:
-                if lead != 0x24:  # '$'
-                    raise ProtocolError(f"Protocol error: expected '$', got '{chr(lead)}'")
-                line = self._line("too big bulk count string")
+                line = self._request_line(0x0D, "too big bulk count string")
                 if line is None:
                     return INCOMPLETE
+                if lead != 0x24:  # '$'
+                    raise ProtocolError(f"Protocol error: expected '$', got '{_error_char(lead)}'")
                 length = parse_int64(line[1:])
                 if length is None or length < 0 or length > self.max_bulk_len:
                     raise ProtocolError("Protocol error: invalid bulk length")
                 self._bulk = (0x24, length)
             elif lead == 0x2A:  # '*'
-                line = self._line("too big mbulk count string")
+                line = self._request_line(0x0D, "too big mbulk count string")
                 if line is None:
                     return INCOMPLETE
                 count = parse_int64(line[1:])
@@ -317,7 +312,7 @@ class RequestParser(_Parser):
                 if count > 0:
                     self._stack.append([0x2A, count, []])
             else:
-                line = self._line("too big inline request", allow_lf=True)
+                line = self._request_line(0x0A, "too big inline request")
                 if line is None:
                     return INCOMPLETE
                 args = split_inline(line)
@@ -325,6 +320,35 @@ class RequestParser(_Parser):
                     raise ProtocolError("Protocol error: unbalanced quotes in request")
                 if args:
                     return args
+
+    def _request_line(self, terminator: int, too_long: str) -> bytes | None:
+        """The next request line, cut exactly where Redis's networking.c cuts it.
+
+        Redis finds lines with strchr(), so a NUL byte hides everything after it: the
+        line never completes and, past PROTO_INLINE_MAX_SIZE, is "too big". A length
+        line ("*3", "$5") ends at the first CR and the byte after it is skipped
+        unchecked; an inline line ends at LF, with an optional CR before it.
+        """
+        buf, pos = self._buf, self._pos
+        end = buf.find(terminator, pos)
+        if end < 0 or buf.find(0, pos, end) >= 0:
+            if len(buf) - pos > PROTO_INLINE_MAX_SIZE:
+                raise ProtocolError(f"Protocol error: {too_long}")
+            return None
+        if terminator == 0x0D:
+            if end + 2 > len(buf):
+                return None  # the byte after the CR has not arrived yet
+            self._pos = end + 2
+        else:
+            self._pos = end + 1
+            if end > pos and buf[end - 1] == 0x0D:
+                end -= 1
+        return bytes(buf[pos:end])
+
+
+def _error_char(byte: int) -> str:
+    """One request byte as Redis prints it in an error: raw, but CR/LF become spaces."""
+    return " " if byte in (0x0D, 0x0A) else bytes([byte]).decode("utf-8", "surrogateescape")
 
 
 class ReplyParser(_Parser):
@@ -388,7 +412,10 @@ class ReplyParser(_Parser):
         if kind == 0x5F:  # _
             return None
         if kind == 0x2C:  # ,
-            return float(body)  # Python accepts "inf", "-inf", "nan" as RESP3 does
+            try:
+                return float(body)  # Python accepts "inf", "-inf", "nan" as RESP3 does
+            except ValueError:
+                raise ProtocolError(f"Protocol error: bad double {body[:32]!r}") from None
         if kind == 0x23:  # #
             return body == b"t"
         if kind == 0x28:  # (
@@ -427,7 +454,14 @@ def _bulk_value(kind: int, data: bytes):
 
 
 def _hashable(key):
-    return tuple(key) if isinstance(key, list) else key
+    """A map key as a dict key: a flat array becomes a tuple; deeper nesting is refused."""
+    if isinstance(key, list):
+        key = tuple(key)
+    try:
+        hash(key)
+    except TypeError:
+        raise ProtocolError("Protocol error: unsupported map key (a nested aggregate)") from None
+    return key
 
 
 # --------------------------------------------------------------------------- encoding

@@ -13,7 +13,8 @@ function that owns the connection until it returns. The server takes care of the
   benchmark opening 200 connections at once sees SYN drops and multi-second stalls;
 * a handler that raises only loses its own connection, never the server;
 * `shutdown()` stops accepting, wakes every connection thread blocked in recv() by
-  shutting its socket down, and waits (bounded) for the threads to finish.
+  shutting its socket down, and waits (bounded) for the threads to finish;
+  `stop_accepting()` alone is the first half, for servers that drain gracefully.
 """
 
 from __future__ import annotations
@@ -80,14 +81,23 @@ class ThreadedTCPServer:
     def connection_count(self) -> int:
         return len(self._connections)
 
-    def shutdown(self, timeout: float = 5.0) -> None:
-        """Stop accepting, disconnect every client and wait for their threads to end."""
+    def stop_accepting(self) -> None:
+        """Close the listening sockets; connections already accepted carry on.
+
+        The first step of a graceful shutdown: the owner lets the connections finish
+        what they are doing, then calls `shutdown()`.
+        """
         with self._lock:
             self._closing = True
-            connections = list(self._connections.items())
         self._close_listeners()
+
+    def shutdown(self, timeout: float = 5.0) -> None:
+        """Stop accepting, disconnect every client and wait for their threads to end."""
+        self.stop_accepting()
+        with self._lock:
+            connections = list(self._connections.items())
         for sock, _ in connections:
-            _shutdown_socket(sock)  # wakes a thread blocked in recv()
+            shutdown_socket(sock)  # wakes a thread blocked in recv()
         for _, thread in connections:
             if thread is not threading.current_thread():
                 thread.join(timeout)
@@ -96,7 +106,7 @@ class ThreadedTCPServer:
 
     def _close_listeners(self) -> None:
         for listener in self._listeners:
-            _shutdown_socket(listener)  # on Linux this is what wakes a blocked accept()
+            shutdown_socket(listener)  # on Linux this is what wakes a blocked accept()
             listener.close()
 
     # --- the loops ----------------------------------------------------------------
@@ -130,7 +140,8 @@ class ThreadedTCPServer:
             sock.close()
 
 
-def _shutdown_socket(sock: socket.socket) -> None:
+def shutdown_socket(sock: socket.socket) -> None:
+    """Wake any thread blocked in recv()/accept() on `sock`: it returns EOF or an error."""
     try:
         sock.shutdown(socket.SHUT_RDWR)
     except OSError:

@@ -21,8 +21,7 @@ from redis_clone.state import REDIS_VERSION
 def build_config(argv: list[str]) -> Config:
     config = Config()
     if argv and not argv[0].startswith("--"):
-        with open(argv[0], encoding="utf-8") as file:
-            config.load_text(file.read())
+        config.load_file(argv[0])
         argv = argv[1:]
     config.load_args(argv)
     return config

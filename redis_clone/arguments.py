@@ -10,6 +10,8 @@ raises the RedisError the real server would send, so handlers stay short:
 from __future__ import annotations
 
 import math
+import re
+from typing import NamedTuple
 
 from common.resp import parse_int64
 from redis_clone import errors
@@ -24,31 +26,75 @@ def parse_int(arg: bytes, error: str = errors.NOT_INTEGER) -> int:
     return value
 
 
-def parse_float(arg: bytes, error: str = errors.NOT_FLOAT) -> float:
-    """A double as Redis's getDoubleFromObject: strtod syntax, no spaces, no NaN.
-
-    "inf", "-inf" and "+inf" are accepted (sorted sets use them); "nan" is not.
-    """
-    text = arg.decode("latin-1")
-    if not text or text[0].isspace() or text[-1].isspace() or "_" in text:
-        raise RedisError(error)
-    try:
-        value = float(text)
-    except ValueError:
-        value = _parse_c_hex_float(text)
-        if value is None:
-            raise RedisError(error) from None
-    if math.isnan(value):
-        raise RedisError(error)
+def parse_int_in_range(arg: bytes, low: int, high: int) -> int:
+    """An integer that must lie in [low, high] (getRangeLongFromObjectOrReply): a bad
+    number gets NOT_INTEGER, a good one outside the range an error naming the range."""
+    value = parse_int(arg)
+    if not low <= value <= high:
+        raise RedisError(errors.value_out_of_range(low, high))
     return value
 
 
-def _parse_c_hex_float(text: str) -> float | None:
-    """strtod also reads C99 hex floats ("0x1p3"); Python's float() does not."""
-    try:
-        return float.fromhex(text) if "0x" in text.lower() else None
-    except (ValueError, OverflowError):
-        return None
+def parse_float(arg: bytes, error: str = errors.NOT_FLOAT) -> float:
+    """A double as Redis's getDoubleFromObject (string2d): the whole argument must be a
+    strtod number, with no leading space, that neither overflows nor underflows to zero.
+
+    "inf", "-inf" and "+inf" are accepted (sorted sets use them); "nan" is not.
+    """
+    number = strtod(arg)
+    if (not arg or arg[0] in C_SPACE or number.length != len(arg) or number.out_of_range
+            or math.isnan(number.value)):
+        raise RedisError(error)
+    return number.value
+
+
+class Strtod(NamedTuple):
+    value: float
+    length: int         # bytes consumed, leading whitespace included; 0: no number at all
+    out_of_range: bool  # strtod's ERANGE: overflowed to inf, or underflowed to zero
+
+
+C_SPACE = b" \t\n\v\f\r"  # C's isspace() in the "C" locale
+
+# What glibc's strtod() reads after leading whitespace: a hex or decimal number, or
+# inf/infinity/nan in any case. The first alternative that matches wins, so "0x" alone
+# reads as the decimal "0", as in C.
+_STRTOD = re.compile(rb"""[+-]?(?:
+      0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)(?:[pP][+-]?[0-9]+)?
+    | (?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?
+    | [iI][nN][fF](?:[iI][nN][iI][tT][yY])?
+    | [nN][aA][nN](?:\([0-9A-Za-z_]*\))?
+)""", re.VERBOSE)
+
+
+def strtod(data: bytes) -> Strtod:
+    """C's strtod() on `data`: the longest number at its start, as Redis sees it.
+
+    Redis passes C strings, so a NUL byte ends the text; callers decide whether the
+    rest of the argument had to be consumed too.
+    """
+    text = data.split(b"\0", 1)[0]
+    start = len(text) - len(text.lstrip(C_SPACE))
+    match = _STRTOD.match(text, start)
+    if match is None:
+        return Strtod(0.0, 0, False)  # no conversion: strtod points back at the start
+    literal = match.group()
+    negative = literal.startswith(b"-")
+    body = literal.lstrip(b"+-").lower()
+    if body.startswith((b"inf", b"nan")):
+        value = math.inf if body[0] == ord("i") else math.nan
+        return Strtod(-value if negative else value, match.end(), False)
+    if body.startswith(b"0x"):
+        try:
+            value = float.fromhex(literal.decode())
+        except OverflowError:
+            value = -math.inf if negative else math.inf
+        mantissa = body[2:].split(b"p")[0]
+    else:
+        value = float(literal)
+        mantissa = body.split(b"e")[0]
+    out_of_range = math.isinf(value) or (value == 0 and mantissa.strip(b"0.") != b"")
+    return Strtod(value, match.end(), out_of_range)
 
 
 def keyword(arg: bytes) -> str:

@@ -18,6 +18,7 @@ class ClientState:
     id: int
     addr: str = ""          # "ip:port" of the peer
     laddr: str = ""         # "ip:port" of our end
+    fd: int = -1            # the socket's file descriptor (CLIENT LIST fd=)
     name: bytes = b""
     db: int = 0
     protocol: int = 2       # RESP version; HELLO 3 switches to RESP3

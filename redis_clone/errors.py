@@ -42,15 +42,122 @@ NX_XX_GT_LT = "ERR NX and XX, GT or LT options at the same time are not compatib
 GT_LT_NX = "ERR GT, LT, and/or NX options at the same time are not compatible"
 NEGATIVE_SLEEP = "ERR Invalid sleep time"
 
+# String commands (commands/strings.py)
+DECREMENT_OVERFLOW = "ERR decrement would overflow"  # DECRBY -9223372036854775808
+
+# Generic key commands (commands/keys.py)
+GT_AND_LT = "ERR GT and LT options at the same time are not compatible"
+
+# Server commands (commands/server.py): CONFIG, COMMAND, DEBUG, SHUTDOWN
+CONFIG_NO_FILE = "ERR The server is running without a config file"
+DEBUG_NOT_ALLOWED = (
+    "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", "
+    "you can run it from a local connection, otherwise you need to set this option in the "
+    "configuration file, and then restart the server.")
+NO_SHUTDOWN_IN_PROGRESS = "ERR No shutdown in progress."
+INVALID_COMMAND = "ERR Invalid command specified"
+INVALID_COMMAND_ARITY = "ERR Invalid number of arguments specified for command"
+NO_KEY_ARGUMENTS = "ERR The command has no key arguments"
+# CLIENT (commands/connection.py)
+INVALID_CLIENT_ID = "ERR Invalid client ID"
+
+# Hashes, sets and SORT (commands/hashes.py, sets.py, sort.py)
+HASH_VALUE_NOT_INTEGER = "ERR hash value is not an integer"
+HASH_VALUE_NOT_FLOAT = "ERR hash value is not a float"
+NAN_OR_INFINITY = "ERR value is NaN or Infinity"            # HINCRBYFLOAT's increment
+VALUE_OUT_OF_RANGE = "ERR value is out of range"            # HRANDFIELD count WITHVALUES
+NOT_POSITIVE = "ERR value is out of range, must be positive"  # SPOP count
+NUMKEYS_NOT_POSITIVE = "ERR numkeys should be greater than 0"
+NUMKEYS_TOO_MANY = "ERR Number of keys can't be greater than number of args"
+LIMIT_NEGATIVE = "ERR LIMIT can't be negative"
+SORT_NOT_DOUBLE = "ERR One or more scores can't be converted into double"
+
+# Sorted sets (commands/zsets.py)
+ZADD_NX_AND_XX = "ERR XX and NX options at the same time are not compatible"
+ZADD_INCR_SINGLE_PAIR = "ERR INCR option supports a single increment-element pair"
+SCORE_NAN = "ERR resulting score is not a number (NaN)"
+MIN_MAX_NOT_FLOAT = "ERR min or max is not a float"
+LEX_RANGE_INVALID = "ERR min or max not valid string range item"
+LIMIT_NEEDS_BYSCORE_OR_BYLEX = (
+    "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX")
+WITHSCORES_WITH_BYLEX = "ERR syntax error, WITHSCORES not supported in combination with BYLEX"
+WEIGHT_NOT_FLOAT = "ERR weight value is not a float"
+COUNT_NOT_POSITIVE = "ERR count should be greater than 0"  # ZMPOP/LMPOP COUNT
+
+# Why a parameter was refused (config.py): the text after "CONFIG SET failed (possibly
+# related to argument 'x') - ", or after the line quoted by a redis.conf error.
+CONFIG_BAD_DIRECTIVE = "Bad directive or wrong number of arguments"
+CONFIG_IMMUTABLE = "can't set immutable config"
+CONFIG_PROTECTED = "can't set protected config"
+CONFIG_DUPLICATE = "duplicate parameter"
+CONFIG_WRONG_ARGS = "wrong number of arguments"
+CONFIG_YES_NO = "argument must be 'yes' or 'no'"
+CONFIG_NOT_INTEGER = "argument couldn't be parsed into an integer"
+CONFIG_NOT_MEMORY = "argument must be a memory value"
+CONFIG_NOT_MEMORY_OR_PERCENT = "argument must be a memory or percent value"
+CONFIG_NOT_OCTAL = "argument couldn't be parsed as an octal number"
+CONFIG_SAVE = "Invalid save parameters"
+CONFIG_BIND_TOO_MANY = "Too many bind addresses specified."
+CONFIG_OBUF_ARGS = "Wrong number of arguments in buffer limit configuration."
+CONFIG_OBUF_CLASS = "Invalid client class specified in buffer limit configuration."
+CONFIG_OBUF_VALUE = "Error in hard, soft or soft_seconds setting in buffer limit configuration."
+CONFIG_OOM_VALUES = "Invalid oom-score-adj-values, elements must be between -2000 and 2000."
+CONFIG_KEYSPACE_EVENTS = "Invalid event class character. Use 'Ag$lshzxeKEtmdn'."
+CONFIG_MASTER_PORT = "Invalid master port"
+CONFIG_SHUTDOWN_SAVE_NOSAVE = "shutdown options SAVE and NOSAVE can't be used simultaneously"
+CONFIG_PERCENTILES = "Invalid latency-tracking-info-percentiles parameters"
+CONFIG_PERCENTILES_RANGE = "latency-tracking-info-percentiles parameters should sit between [0.0,100.0]"
+CONFIG_DBFILENAME_PATH = "dbfilename can't be a path, just a filename"
+CONFIG_AOF_FILENAME_EMPTY = "appendfilename can't be empty"
+CONFIG_AOF_FILENAME_PATH = "appendfilename can't be a path, just a filename"
+CONFIG_AOF_DIRNAME_EMPTY = "appenddirname can't be empty"
+CONFIG_AOF_DIRNAME_PATH = "appenddirname can't be a path, just a dirname"
+CONFIG_HOSTNAME_LENGTH = "Hostnames must be less than 256 characters"
+CONFIG_HOSTNAME_CHARS = "Hostnames may only contain alphanumeric characters, hyphens or dots"
+CONFIG_PROC_TITLE = "template format is invalid or contains unknown variables"
+CONFIG_NO_DEFRAG = (
+    "Active defragmentation cannot be enabled: it requires a Redis server compiled with a "
+    "modified Jemalloc like the one shipped by default with the Redis source distribution")
+CONFIG_NO_TLS = "Unable to update TLS configuration. Check server logs."
+
+
+def config_range(low, high) -> str:
+    return f"argument must be between {low} and {high} inclusive"
+
+
+def config_enum(choices: tuple[str, ...]) -> str:
+    return "argument(s) must be one of the following: " + ", ".join(choices)
+
+
+def config_percent_max(limit: int) -> str:
+    return f"percentage argument must be less or equal to {limit}"
+
+
+def config_set_failed(name: str, reason: str) -> str:
+    return f"ERR CONFIG SET failed (possibly related to argument '{name}') - {reason}"
+
+
+def config_rewrite_failed(reason: str) -> str:
+    return f"ERR Rewriting config file: {reason}"
+
+
+def debug_unknown_subcommand(sub: bytes) -> str:
+    return "ERR unknown subcommand or wrong number of arguments for '%s'. Try DEBUG HELP." % _text(sub)
+
+
+def unknown_client_type(name: bytes) -> str:
+    return "ERR Unknown client type '%s'" % _text(name)
+
 
 def unknown_command(name: bytes, args: list[bytes]) -> str:
     """Redis quotes the name (128 bytes max) and the first args, up to ~128 bytes in all."""
-    shown = ""
+    shown = b""  # counted in bytes, as C's "%.*s" does, even inside a UTF-8 character
     for arg in args:
         if len(shown) >= 128:
             break
-        shown += "'%s' " % _text(arg)[: 128 - len(shown)]
-    return "ERR unknown command '%s', with args beginning with: %s" % (_text(name)[:128], shown)
+        shown += b"'%s' " % _c_string(arg)[: 128 - len(shown)]
+    return "ERR unknown command '%s', with args beginning with: %s" % (
+        _text(name[:128]), _text(shown))
 
 
 def wrong_arity(fullname: str) -> str:
@@ -59,7 +166,7 @@ def wrong_arity(fullname: str) -> str:
 
 
 def unknown_subcommand(sub: bytes, container: bytes) -> str:
-    return "ERR unknown subcommand '%s'. Try %s HELP." % (_text(sub)[:128], _text(container).upper())
+    return "ERR unknown subcommand '%s'. Try %s HELP." % (_text(sub[:128]), _text(container).upper())
 
 
 def hello_syntax(option: bytes) -> str:
@@ -74,7 +181,27 @@ def unsupported_config(name: bytes) -> str:
     return "ERR Unknown option or number of arguments for CONFIG SET - '%s'" % _text(name)
 
 
+def unsupported_option(option: bytes) -> str:
+    """EXPIRE's reply to an option it does not know (NX, XX, GT and LT are known)."""
+    return "ERR Unsupported option %s" % _text(option)
+
+
+def at_least_one_input_key(command: str) -> str:
+    """ZUNION & co. given numkeys < 1; `command` is the lowercase name."""
+    return f"ERR at least 1 input key is needed for '{command}' command"
+
+
+def value_out_of_range(low: int, high: int) -> str:
+    """An integer argument outside the range the command accepts (getRangeLongFromObject)."""
+    return f"ERR value is out of range, value must between {low} and {high}"
+
+
+def _c_string(data: bytes) -> bytes:
+    """What C's "%s" prints of an argument: everything before the first NUL byte."""
+    return data.split(b"\0", 1)[0]
+
+
 def _text(data: bytes) -> str:
     # Error replies are single lines: Redis turns CR and LF in echoed input into spaces.
     # surrogateescape keeps arbitrary bytes intact on the way back out (see common.resp).
-    return data.decode("utf-8", "surrogateescape").replace("\r", " ").replace("\n", " ")
+    return _c_string(data).decode("utf-8", "surrogateescape").replace("\r", " ").replace("\n", " ")

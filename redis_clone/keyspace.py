@@ -124,11 +124,18 @@ class Database:
 
     def set(self, key: bytes, value, *, keep_ttl: bool = False) -> None:
         """Store `value`, replacing whatever was there; the old TTL goes unless keep_ttl."""
-        if keep_ttl and self._expired(key):
+        if self._expired(key):
+            # Overwriting a key that is past its deadline expires it first (so keep_ttl
+            # cannot keep a dead TTL, and expired_keys counts it, as Redis's setKey does).
             self._remove_expired(key)
         self.data[key] = value
         if not keep_ttl:
             self.expires.pop(key)
+        self._keyspace.dirty += 1
+
+    def modified(self, key: bytes) -> None:
+        """Note that the value at `key` was changed in place (HSET on an existing
+        hash...), which set() would otherwise have counted as a change."""
         self._keyspace.dirty += 1
 
     def delete(self, key: bytes) -> bool:
@@ -195,6 +202,7 @@ class Keyspace:
         self.stats = stats or Stats()
         self.dirty = 0  # changes since the last save (INFO rdb_changes_since_last_save)
         self.dbs = [Database(i, self) for i in range(databases)]
+        self._next_expire_db = 0  # where the next active-expiry cycle starts
 
     def __getitem__(self, index: int) -> Database:
         return self.dbs[index]
@@ -208,12 +216,17 @@ class Keyspace:
         """Reclaim expired keys nobody touches; returns how many were deleted.
 
         Takes and releases the write lock once per round, so client commands interleave
-        with a long cleanup instead of waiting for all of it.
+        with a long cleanup instead of waiting for all of it. A cycle that runs out of
+        time resumes at the next database next time (Redis's `current_db`); starting
+        over at 0 would let one busy database starve all the others. Only the cron
+        thread calls this, so `_next_expire_db` needs no lock.
         """
         monotonic = monotonic or self.clock.monotonic
         stop_at = monotonic() + budget_s
         total = 0
-        for db in self.dbs:
+        for offset in range(len(self.dbs)):
+            index = (self._next_expire_db + offset) % len(self.dbs)
+            db = self.dbs[index]
             while db.expires:
                 with self.lock.write():
                     sampled, expired = db.expire_sample(rng)
@@ -221,5 +234,6 @@ class Keyspace:
                 if sampled == 0 or expired <= sampled * ACTIVE_EXPIRE_REPEAT_ABOVE:
                     break
                 if monotonic() >= stop_at:
+                    self._next_expire_db = (index + 1) % len(self.dbs)
                     return total
         return total

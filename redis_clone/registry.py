@@ -59,7 +59,7 @@ class Flag(enum.Flag):
 
     @property
     def names(self) -> list[str]:
-        return [f.name.lower().replace("_", "-") for f in Flag if f in self]
+        return [f.name.lower() for f in Flag if f in self]  # "skip_monitor", as Redis spells them
 
 
 WRITE, READONLY, DENYOOM, ADMIN = Flag.WRITE, Flag.READONLY, Flag.DENYOOM, Flag.ADMIN
@@ -83,6 +83,12 @@ class CommandSpec:
     complexity: str = ""
     syntax: str = ""               # e.g. "SET key value [NX | XX]"
     subcommands: dict[str, "CommandSpec"] = field(default_factory=dict)
+    # For COMMAND INFO (see commanddocs.py), where Redis's commands/*.json says more
+    # than flags, keys and group imply:
+    acl_categories: tuple[str, ...] = ()  # extra ACL categories, e.g. ("dangerous",)
+    tips: tuple[str, ...] = ()            # e.g. ("nondeterministic_output",)
+    key_flags: tuple[str, ...] = ()       # key-spec flags, e.g. ("RW", "access", "update")
+    key_notes: str = ""                   # key-spec notes
 
     def arity_ok(self, argc: int) -> bool:
         return argc == self.arity if self.arity >= 0 else argc >= -self.arity
@@ -153,14 +159,17 @@ NO_REPLY = object()
 
 def command(name: str, arity: int, flags: Flag = NONE, *, keys: tuple[int, int, int] = (0, 0, 0),
             group: str = "generic", since: str = "1.0.0", summary: str = "",
-            complexity: str = "O(1)", table: CommandTable = COMMANDS):
+            complexity: str = "O(1)", acl_categories: tuple[str, ...] = (),
+            tips: tuple[str, ...] = (), key_flags: tuple[str, ...] = (), key_notes: str = "",
+            table: CommandTable = COMMANDS):
     """Register the decorated function as the handler of `name`."""
 
     def register(handler: Handler) -> Handler:
         doc = (handler.__doc__ or "").strip().splitlines()
         table.add(CommandSpec(
             name=name, arity=arity, flags=flags, handler=handler, keys=keys, group=group,
-            since=since, summary=summary, complexity=complexity,
+            since=since, summary=summary, complexity=complexity, acl_categories=acl_categories,
+            tips=tips, key_flags=key_flags, key_notes=key_notes,
             syntax=doc[0].strip() if doc else name.upper().replace("|", " "),
         ))
         return handler
@@ -181,6 +190,7 @@ def execute(ctx: "CommandContext", argv: list[bytes], table: CommandTable = COMM
     try:
         spec, args = table.resolve(argv)
         ctx.command = spec
+        ctx.client.last_command = spec.name  # CLIENT LIST's cmd=
         ctx.server.stats.incr("total_commands_processed")
         keyspace = ctx.server.keyspace
         if spec.flags & WRITE:

@@ -56,6 +56,8 @@ class RedisServer:
 
     def start(self) -> None:
         self._tcp.start()
+        # Port 0 asks the OS to pick one: report the one we got (CONFIG GET port, INFO).
+        self.state.config.set("port", str(self.port), startup=True)
         self._cron_thread.start()
         log.info("Ready to accept connections tcp on port %d", self.port)
 
@@ -82,7 +84,7 @@ class RedisServer:
         state = self.state
         now = state.clock.time()
         client = state.clients.register(addr=_format_addr(addr), laddr=_format_addr(sock.getsockname()),
-                                        created=now, last_interaction=now)
+                                        fd=sock.fileno(), created=now, last_interaction=now)
         state.stats.incr("total_connections_received")
         ctx = CommandContext(state, client)
         parser = RequestParser(max_bulk_len=state.config.get_int("proto-max-bulk-len"))

@@ -6,11 +6,13 @@ dispatcher runs them without taking the keyspace lock.
 
 from __future__ import annotations
 
-from common.resp import Status
+from common.resp import Status, Verbatim
 from redis_clone import errors
 from redis_clone.arguments import keyword, parse_int
+from redis_clone.clients import ClientState
+from redis_clone.commanddocs import help_reply
 from redis_clone.errors import RedisError
-from redis_clone.registry import FAST, LOADING, NO_AUTH, STALE, command
+from redis_clone.registry import ADMIN, FAST, LOADING, NO_AUTH, NOSCRIPT, STALE, command, container
 from redis_clone.state import REDIS_VERSION
 
 OK = Status("OK")
@@ -90,3 +92,101 @@ def validate_client_name(name: bytes) -> bytes:
     if any(c < 0x21 or c > 0x7E for c in name):
         raise RedisError(errors.CLIENT_NAME_SPACES)
     return name
+
+
+# --- CLIENT ---------------------------------------------------------------------------
+
+container("client", group="connection", since="2.4.0",
+          summary="A container for client connection commands")
+
+CLIENT_FLAGS = NOSCRIPT | LOADING | STALE
+
+
+@command("client|id", arity=2, flags=CLIENT_FLAGS, group="connection", since="5.0.0",
+         summary="Returns the client ID for the current connection")
+def client_id(ctx, args):
+    """CLIENT ID"""
+    return ctx.client.id
+
+
+@command("client|setname", arity=3, flags=CLIENT_FLAGS, group="connection", since="2.6.9",
+         summary="Set the current connection name")
+def client_setname(ctx, args):
+    """CLIENT SETNAME connection-name"""
+    ctx.client.name = validate_client_name(args[0])  # "" removes the name
+    return OK
+
+
+@command("client|getname", arity=2, flags=CLIENT_FLAGS, group="connection", since="2.6.9",
+         summary="Get the current connection name")
+def client_getname(ctx, args):
+    """CLIENT GETNAME"""
+    return ctx.client.name or None
+
+
+@command("client|info", arity=2, flags=CLIENT_FLAGS, group="connection", since="6.2.0",
+         summary="Returns information about the current client connection.",
+         tips=("nondeterministic_output",))
+def client_info(ctx, args):
+    """CLIENT INFO"""
+    return Verbatim(client_line(ctx.client, ctx.server.clock.time()))
+
+
+@command("client|list", arity=-2, flags=ADMIN | CLIENT_FLAGS, group="connection", since="2.4.0",
+         summary="Get the list of client connections",
+         complexity="O(N) where N is the number of client connections",
+         tips=("nondeterministic_output",))
+def client_list(ctx, args):
+    """CLIENT LIST [TYPE <NORMAL | MASTER | REPLICA | PUBSUB>] [ID client-id [client-id ...]]"""
+    clients = ctx.server.clients.snapshot()
+    option = keyword(args[0]) if args else None
+    if option == "ID" and len(args) > 1:
+        by_id = {client.id: client for client in clients}
+        ids = [parse_int(arg, errors.INVALID_CLIENT_ID) for arg in args[1:]]
+        clients = [by_id[i] for i in ids if i in by_id]
+    elif option == "TYPE" and len(args) == 2:
+        client_type = keyword(args[1])
+        if client_type not in CLIENT_TYPES:
+            raise RedisError(errors.unknown_client_type(args[1]))
+        if client_type != "NORMAL":
+            clients = []  # no replicas, masters or subscribers (yet): everyone is normal
+    elif args:
+        raise RedisError(errors.SYNTAX)
+    now = ctx.server.clock.time()
+    return Verbatim(b"".join(client_line(client, now) for client in clients))
+
+
+CLIENT_TYPES = ("NORMAL", "MASTER", "SLAVE", "REPLICA", "PUBSUB")
+
+
+def client_line(client: ClientState, now: float) -> bytes:
+    """One CLIENT LIST line, fields in Redis 7.0's order. Buffer and memory figures are
+    0: our connections do not keep Redis's query and reply buffers."""
+    flags = "".join(sorted(client.flags)) or "N"
+    return (b"id=%d addr=%s laddr=%s fd=%d name=%s age=%d idle=%d flags=%s db=%d "
+            b"sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 "
+            b"rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=%s user=default "
+            b"redir=-1 resp=%d\n") % (
+        client.id, client.addr.encode(), client.laddr.encode(), client.fd, client.name,
+        int(now - client.created), int(now - client.last_interaction), flags.encode(),
+        client.db, client.last_command.encode(), client.protocol)
+
+
+@command("client|help", arity=2, flags=LOADING | STALE, group="connection", since="5.0.0",
+         summary="Show helpful text about the different subcommands")
+def client_help(ctx, args):
+    """CLIENT HELP"""
+    return help_reply("CLIENT", [
+        "GETNAME",
+        "    Return the name of the current connection.",
+        "ID",
+        "    Return the ID of the current connection.",
+        "INFO",
+        "    Return information about the current client connection.",
+        "LIST [options ...]",
+        "    Return information about client connections. Options:",
+        "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+        "      Return clients of specified type.",
+        "SETNAME <name>",
+        "    Assign the name <name> to the current connection.",
+    ])

@@ -1,0 +1,230 @@
+"""INFO: the server's state as text, in the sections and format Redis uses.
+
+Each section is "# Title\r\n" followed by "field:value\r\n" lines; sections are separated
+by an empty line ("\r\n"). Tools parse this by field name (redis-cli --stat, exporters,
+client libraries reading redis_version or role), so the field names and their order are
+Redis 7.0's. We print the fields we can fill truthfully and leave out gauges we do not
+measure (instantaneous rates, allocator internals, fork statistics).
+
+Which sections: none asked -> "default"; "all" adds the per-command statistics sections;
+"everything" is "all" plus module sections (there are none); unknown names are ignored,
+so `INFO nosuch` is an empty string.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import resource
+import struct
+import sys
+from typing import Callable, Iterable
+
+import psutil
+
+from redis_clone.state import REDIS_VERSION, ServerState
+
+Fields = list[tuple[str, object]]
+
+
+def _server(state: ServerState) -> Fields:
+    now = state.clock.time()
+    uptime = int(now - state.started_at)
+    uname = platform.uname()
+    return [
+        ("redis_version", REDIS_VERSION),
+        ("redis_git_sha1", "00000000"),
+        ("redis_git_dirty", 0),
+        ("redis_build_id", 0),
+        ("redis_mode", "standalone"),
+        ("os", f"{uname.system} {uname.release} {uname.machine}"),
+        ("arch_bits", struct.calcsize("P") * 8),
+        ("monotonic_clock", "POSIX clock_gettime"),
+        # We serve each connection in a thread rather than multiplexing with epoll.
+        ("multiplexing_api", "threads"),
+        ("atomicvar_api", "python-gil"),
+        ("gcc_version", "0.0.0"),
+        ("process_id", os.getpid()),
+        ("process_supervised", "no"),
+        ("run_id", state.run_id),
+        ("tcp_port", state.config.get("port")),
+        ("server_time_usec", int(now * 1_000_000)),
+        ("uptime_in_seconds", uptime),
+        ("uptime_in_days", uptime // 86400),
+        ("hz", state.config.get("hz")),
+        ("configured_hz", state.config.get("hz")),
+        ("lru_clock", int(now) & (2**24 - 1)),  # seconds, 24 bits, as LRU_CLOCK()
+        ("executable", sys.executable),  # the interpreter running `python -m redis_clone`
+        ("config_file", state.config.path or ""),
+        ("io_threads_active", 0),
+    ]
+
+
+def _clients(state: ServerState) -> Fields:
+    return [
+        ("connected_clients", len(state.clients)),
+        ("cluster_connections", 0),
+        ("maxclients", state.config.get("maxclients")),
+        ("blocked_clients", 0),  # no blocking commands yet
+        ("tracking_clients", 0),
+        ("clients_in_timeout_table", 0),
+    ]
+
+
+def _memory(state: ServerState) -> Fields:
+    # A first approximation: Python gives no cheap, exact count of the bytes the dataset
+    # uses, so "used" is the process's resident size for now. Precise accounting (what
+    # maxmemory and eviction compare against) comes with the eviction issue.
+    rss = psutil.Process().memory_info().rss
+    used = rss
+    peak = max(used, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)  # KiB on Linux
+    total = psutil.virtual_memory().total
+    maxmemory = int(state.config.get("maxmemory"))
+    return [
+        ("used_memory", used),
+        ("used_memory_human", bytes_to_human(used)),
+        ("used_memory_rss", rss),
+        ("used_memory_rss_human", bytes_to_human(rss)),
+        ("used_memory_peak", peak),
+        ("used_memory_peak_human", bytes_to_human(peak)),
+        ("used_memory_peak_perc", "%.2f%%" % (100 * used / peak)),
+        ("total_system_memory", total),
+        ("total_system_memory_human", bytes_to_human(total)),
+        ("maxmemory", maxmemory),
+        ("maxmemory_human", bytes_to_human(maxmemory)),
+        ("maxmemory_policy", state.config.get("maxmemory-policy")),
+        ("mem_fragmentation_ratio", "%.2f" % (rss / used)),
+        ("mem_allocator", "libc"),
+        ("lazyfree_pending_objects", 0),
+    ]
+
+
+def _persistence(state: ServerState) -> Fields:
+    # Until snapshots exist, the "last save" is the start of the server (as LASTSAVE says).
+    return [
+        ("loading", 0),
+        ("async_loading", 0),
+        ("rdb_changes_since_last_save", state.keyspace.dirty),
+        ("rdb_bgsave_in_progress", 0),
+        ("rdb_last_save_time", int(state.started_at)),
+        ("rdb_last_bgsave_status", "ok"),
+        ("rdb_last_bgsave_time_sec", -1),
+        ("rdb_current_bgsave_time_sec", -1),
+        ("rdb_saves", state.stats["rdb_saves"]),
+        ("aof_enabled", int(state.config.get_bool("appendonly"))),
+        ("aof_rewrite_in_progress", 0),
+        ("aof_rewrite_scheduled", 0),
+        ("aof_last_rewrite_time_sec", -1),
+        ("aof_current_rewrite_time_sec", -1),
+        ("aof_last_bgrewrite_status", "ok"),
+        ("aof_rewrites", 0),
+        ("aof_last_write_status", "ok"),
+    ]
+
+
+# Cumulative counters, in Redis's order. Each is read from `state.stats` under the same
+# name, so a feature reports its counter by incrementing it; one never incremented is 0.
+STATS_COUNTERS = (
+    "total_connections_received", "total_commands_processed", "total_net_input_bytes",
+    "total_net_output_bytes", "total_net_repl_input_bytes", "total_net_repl_output_bytes",
+    "rejected_connections", "sync_full", "sync_partial_ok", "sync_partial_err",
+    "expired_keys", "evicted_keys", "evicted_clients", "keyspace_hits", "keyspace_misses",
+    "total_forks", "unexpected_error_replies", "total_error_replies",
+)
+
+
+def _stats(state: ServerState) -> Fields:
+    return [(name, state.stats[name]) for name in STATS_COUNTERS]
+
+
+def _replication(state: ServerState) -> Fields:
+    return [
+        ("role", "master"),
+        ("connected_slaves", 0),
+        ("master_failover_state", "no-failover"),
+        ("master_replid", state.run_id),  # a random id per start, like the run id
+        ("master_replid2", "0" * 40),
+        ("master_repl_offset", 0),
+        ("second_repl_offset", -1),
+        ("repl_backlog_active", 0),
+        ("repl_backlog_size", state.config.get("repl-backlog-size")),
+        ("repl_backlog_first_byte_offset", 0),
+        ("repl_backlog_histlen", 0),
+    ]
+
+
+def _cpu(state: ServerState) -> Fields:
+    times = psutil.Process().cpu_times()
+    return [
+        ("used_cpu_sys", "%.6f" % times.system),
+        ("used_cpu_user", "%.6f" % times.user),
+        ("used_cpu_sys_children", "%.6f" % times.children_system),
+        ("used_cpu_user_children", "%.6f" % times.children_user),
+    ]
+
+
+def _nothing(state: ServerState) -> Fields:
+    """Sections we have no data for yet (no modules; per-command and per-error
+    statistics are not collected): the title alone, as Redis prints an empty section."""
+    return []
+
+
+def _cluster(state: ServerState) -> Fields:
+    return [("cluster_enabled", 0)]
+
+
+def _keyspace(state: ServerState) -> Fields:
+    # Key counts include keys that have expired but were not reclaimed yet, as in Redis.
+    return [(f"db{db.index}", f"keys={len(db)},expires={len(db.expires)},avg_ttl=0")
+            for db in state.keyspace.dbs if len(db)]
+
+
+# name -> (title, fields), in the order Redis prints them.
+SECTIONS: dict[str, tuple[str, Callable[[ServerState], Fields]]] = {
+    "server": ("Server", _server),
+    "clients": ("Clients", _clients),
+    "memory": ("Memory", _memory),
+    "persistence": ("Persistence", _persistence),
+    "stats": ("Stats", _stats),
+    "replication": ("Replication", _replication),
+    "cpu": ("CPU", _cpu),
+    "modules": ("Modules", _nothing),
+    "commandstats": ("Commandstats", _nothing),
+    "errorstats": ("Errorstats", _nothing),
+    "latencystats": ("Latencystats", _nothing),
+    "cluster": ("Cluster", _cluster),
+    "keyspace": ("Keyspace", _keyspace),
+}
+DEFAULT_SECTIONS = frozenset(SECTIONS) - {"commandstats", "latencystats"}
+
+
+def chosen_sections(names: Iterable[str]) -> set[str]:
+    """INFO's arguments -> section names; "default", "all" and "everything" expand."""
+    names = [name.lower() for name in names] or ["default"]
+    chosen = set()
+    for name in names:
+        if name == "default":
+            chosen |= DEFAULT_SECTIONS
+        elif name in ("all", "everything"):
+            chosen |= set(SECTIONS)
+        elif name in SECTIONS:
+            chosen.add(name)
+    return chosen
+
+
+def info_text(state: ServerState, names: Iterable[str] = ()) -> bytes:
+    chosen = chosen_sections(names)
+    sections = []
+    for name, (title, fields) in SECTIONS.items():
+        if name in chosen:
+            lines = "".join(f"{field}:{value}\r\n" for field, value in fields(state))
+            sections.append(f"# {title}\r\n{lines}")
+    return "\r\n".join(sections).encode()
+
+
+def bytes_to_human(n: int) -> str:
+    """Redis's bytesToHuman(): 1.18M, 32.00K, 200B."""
+    for unit, scale in (("P", 1024**5), ("T", 1024**4), ("G", 1024**3), ("M", 1024**2), ("K", 1024)):
+        if n >= scale:
+            return "%.2f%s" % (n / scale, unit)
+    return f"{n}B"
