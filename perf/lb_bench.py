@@ -1,0 +1,201 @@
+"""Load generator: req/s and p50/p99 latency, straight to the backends vs through the balancer.
+
+    .venv/bin/python perf/lb_bench.py [--backends 2] [--connections 16] [--duration 5]
+                                      [--mode keep-alive|new-connection|both]
+
+Backends (ThreadingHTTPServer, small fixed body) and the balancer each run in their own
+process; `--connections` client threads each send the next request as soon as the last
+answer is in (closed loop), or `wrk` does when it is installed. "Direct" spreads the
+threads over the backends itself, so the rows differ only by the proxy hop. Client,
+proxy and backends share the machine's cores, and the numbers reflect that.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from common.http1 import NEED_DATA, ConnectionClosed, HTTPError, Response, ResponseParser  # noqa: E402
+
+BODY = b"x" * 100
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+
+    def do_GET(self) -> None:
+        self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(BODY), BODY))
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def serve_backend() -> None:
+    """Child process: one backend on a free port; prints the port, serves until killed."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    server.daemon_threads = True
+    print(server.server_address[1], flush=True)
+    server.serve_forever()
+
+
+@dataclass
+class Result:
+    requests: int
+    elapsed: float
+    p50: float          # seconds
+    p99: float
+    errors: int
+
+    def row(self, mode: str, target: str) -> str:
+        return (f"{mode:<15}{target:<10}{self.requests:>9}{self.requests / self.elapsed:>10.0f}"
+                f"{self.p50 * 1000:>10.2f}{self.p99 * 1000:>10.2f}{self.errors:>8}")
+
+
+HEADER = (f"{'mode':<15}{'target':<10}{'requests':>9}{'req/s':>10}"
+          f"{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}")
+
+
+def python_load(ports: list[int], connections: int, duration: float, keep_alive: bool) -> Result:
+    """Closed-loop load from `connections` threads; thread i talks to ports[i % len]."""
+    close = b"" if keep_alive else b"Connection: close\r\n"
+    request = b"GET / HTTP/1.1\r\nHost: bench\r\n" + close + b"\r\n"
+    latencies: list[list[float]] = [[] for _ in range(connections)]  # one list per thread
+    errors = [0] * connections
+    deadline = time.perf_counter() + duration
+
+    def worker(i: int) -> None:
+        port, sock = ports[i % len(ports)], None
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            try:
+                if sock is None:
+                    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                sock.sendall(request)
+                ok = _read_response(sock)
+            except (OSError, HTTPError):
+                ok = False
+            if ok:
+                latencies[i].append(time.perf_counter() - started)
+            else:
+                errors[i] += 1
+            if not (ok and keep_alive) and sock is not None:
+                sock.close()
+                sock = None
+        if sock is not None:
+            sock.close()
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(connections)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    samples = [latency for per_thread in latencies for latency in per_thread]
+    cuts = statistics.quantiles(samples, n=100) if len(samples) > 1 else [float("nan")] * 99
+    return Result(len(samples), elapsed, cuts[49], cuts[98], sum(errors))
+
+
+def _read_response(sock: socket.socket) -> bool:
+    parser = ResponseParser("GET")
+    status = 0
+    while not parser.complete:
+        event = parser.next_event()
+        if event is NEED_DATA:
+            parser.feed(sock.recv(65536))
+        elif isinstance(event, ConnectionClosed):
+            return False  # the server closed before answering
+        elif isinstance(event, Response):
+            status = event.status
+    return status == 200
+
+
+def wrk_load(ports: list[int], connections: int, duration: float, keep_alive: bool) -> Result:
+    """The same load from wrk (one port: wrk has a single target URL)."""
+    command = ["wrk", "-t2", f"-c{connections}", f"-d{max(1, round(duration))}s", "--latency",
+               f"http://127.0.0.1:{ports[0]}/"]
+    if not keep_alive:
+        command[1:1] = ["-H", "Connection: close"]
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    elapsed = float(re.search(r"requests in ([\d.]+)s", out).group(1))
+    p50, p99 = (_wrk_ms(re.search(rf"{p}%\s+([\d.]+\w+)", out).group(1)) for p in ("50", "99"))
+    errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
+    return Result(total, elapsed, p50 / 1000, p99 / 1000, errors)
+
+
+def _wrk_ms(text: str) -> float:
+    value, unit = re.fullmatch(r"([\d.]+)(\w+)", text).groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def start_backends(n: int) -> tuple[list[subprocess.Popen], list[int]]:
+    procs = [subprocess.Popen([sys.executable, __file__, "--serve-backend"], stdout=subprocess.PIPE,
+                              text=True) for _ in range(n)]
+    return procs, [int(proc.stdout.readline()) for proc in procs]
+
+
+def start_balancer(ports: list[int], algorithm: str) -> tuple[subprocess.Popen, int]:
+    args = [sys.executable, "-m", "load_balancer", "--listen", "127.0.0.1:0", "--algorithm", algorithm]
+    for port in ports:
+        args += ["--backend", f"127.0.0.1:{port}"]
+    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    line = proc.stderr.readline()
+    match = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
+    if match is None:
+        proc.kill()
+        raise SystemExit(f"balancer did not start: {line}{proc.stderr.read()}")
+    threading.Thread(target=proc.stderr.read, daemon=True).start()  # keep its pipe drained
+    return proc, int(match.group(1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backends", type=int, default=2)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--duration", type=float, default=5.0)
+    parser.add_argument("--mode", choices=("keep-alive", "new-connection", "both"), default="both")
+    parser.add_argument("--algorithm", default="round-robin")
+    parser.add_argument("--serve-backend", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_backend:
+        serve_backend()
+        return
+    load = wrk_load if shutil.which("wrk") else python_load
+    backends, ports = start_backends(args.backends)
+    balancer, lb_port = start_balancer(ports, args.algorithm)
+    try:
+        print(f"load: {'wrk' if load is wrk_load else 'python threads'}, {args.connections} connections, "
+              f"{args.duration:g}s per row, {args.backends} backends, {args.algorithm}")
+        print(HEADER)
+        modes = ("keep-alive", "new-connection") if args.mode == "both" else (args.mode,)
+        for mode in modes:
+            keep_alive = mode == "keep-alive"
+            for target, target_ports in (("direct", ports), ("balancer", [lb_port])):
+                load(target_ports, args.connections, 0.5, keep_alive)  # warm-up
+                print(load(target_ports, args.connections, args.duration, keep_alive).row(mode, target),
+                      flush=True)
+    finally:
+        for proc in [balancer, *backends]:
+            proc.terminate()
+            proc.wait(10)
+
+
+if __name__ == "__main__":
+    main()
