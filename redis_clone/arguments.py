@@ -35,6 +35,15 @@ def parse_int_in_range(arg: bytes, low: int, high: int) -> int:
     return value
 
 
+def parse_int_at_least(arg: bytes, low: int, error: str) -> int:
+    """An integer >= low, where a bad number and a too small one get the same `error`
+    (getRangeLongFromObjectOrReply given a message: LPOP's count, numkeys, COUNT...)."""
+    value = parse_int(arg, error)
+    if value < low:
+        raise RedisError(error)
+    return value
+
+
 def parse_float(arg: bytes, error: str = errors.NOT_FLOAT) -> float:
     """A double as Redis's getDoubleFromObject (string2d): the whole argument must be a
     strtod number, with no leading space, that neither overflows nor underflows to zero.

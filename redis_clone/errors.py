@@ -84,6 +84,13 @@ WITHSCORES_WITH_BYLEX = "ERR syntax error, WITHSCORES not supported in combinati
 WEIGHT_NOT_FLOAT = "ERR weight value is not a float"
 COUNT_NOT_POSITIVE = "ERR count should be greater than 0"  # ZMPOP/LMPOP COUNT
 
+# Lists (commands/lists.py); blocking timeouts are TIMEOUT_NEGATIVE / TIMEOUT_NOT_FLOAT
+INDEX_OUT_OF_RANGE = "ERR index out of range"  # LSET
+LPOS_RANK_ZERO = ("ERR RANK can't be zero: use 1 to start from the first match, 2 from the "
+                  "second ... or use negative to start from the end of the list")
+LPOS_COUNT_NEGATIVE = "ERR COUNT can't be negative"
+LPOS_MAXLEN_NEGATIVE = "ERR MAXLEN can't be negative"
+
 # Why a parameter was refused (config.py): the text after "CONFIG SET failed (possibly
 # related to argument 'x') - ", or after the line quoted by a redis.conf error.
 CONFIG_BAD_DIRECTIVE = "Bad directive or wrong number of arguments"

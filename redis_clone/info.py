@@ -65,9 +65,9 @@ def _clients(state: ServerState) -> Fields:
         ("connected_clients", len(state.clients)),
         ("cluster_connections", 0),
         ("maxclients", state.config.get("maxclients")),
-        ("blocked_clients", 0),  # no blocking commands yet
+        ("blocked_clients", len(state.keyspace.blocking)),
         ("tracking_clients", 0),
-        ("clients_in_timeout_table", 0),
+        ("clients_in_timeout_table", state.keyspace.blocking.timed),
     ]
 
 

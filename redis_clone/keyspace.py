@@ -30,6 +30,7 @@ from typing import Callable, Iterator
 from common.clock import Clock, SystemClock
 from common.rwlock import RWLock
 from redis_clone import errors
+from redis_clone.blocking import BlockedClients
 from redis_clone.densedict import DenseDict
 from redis_clone.errors import RedisError
 from redis_clone.stats import Stats
@@ -132,11 +133,19 @@ class Database:
         if not keep_ttl:
             self.expires.pop(key)
         self._keyspace.dirty += 1
+        # A new value (RENAME, COPY, SORT STORE, a first LPUSH...) may be what a blocked
+        # client waits for: Redis's dbAdd signals it the same way.
+        self.signal_ready(key)
 
     def modified(self, key: bytes) -> None:
         """Note that the value at `key` was changed in place (HSET on an existing
         hash...), which set() would otherwise have counted as a change."""
         self._keyspace.dirty += 1
+
+    def signal_ready(self, key: bytes) -> None:
+        """Elements were added at `key`: clients blocked on it (BLPOP, BZPOPMIN...) get
+        served when the current write command ends. Cheap when nobody waits."""
+        self._keyspace.blocking.signal_ready(self.index, key)
 
     def delete(self, key: bytes) -> bool:
         """Remove the key; False if there was no live key (an expired one still goes)."""
@@ -201,6 +210,7 @@ class Keyspace:
         self.clock = clock or SystemClock()
         self.stats = stats or Stats()
         self.dirty = 0  # changes since the last save (INFO rdb_changes_since_last_save)
+        self.blocking = BlockedClients(self)  # clients waiting in BLPOP & co, see blocking.py
         self.dbs = [Database(i, self) for i in range(databases)]
         self._next_expire_db = 0  # where the next active-expiry cycle starts
 

@@ -186,7 +186,11 @@ def container(name: str, arity: int = -2, *, group: str, since: str, summary: st
 
 
 def execute(ctx: "CommandContext", argv: list[bytes], table: CommandTable = COMMANDS):
-    """Run one command and return its reply value; the one place errors become replies."""
+    """Run one command and return its reply value; the one place errors become replies.
+
+    A blocking command (BLPOP...) with nothing to pop returns a `blocking.Block`
+    instead: the caller (server.py) waits for it to be served or to time out.
+    """
     try:
         spec, args = table.resolve(argv)
         ctx.command = spec
@@ -195,7 +199,13 @@ def execute(ctx: "CommandContext", argv: list[bytes], table: CommandTable = COMM
         keyspace = ctx.server.keyspace
         if spec.flags & WRITE:
             with keyspace.lock.write():
-                return spec.handler(ctx, args)
+                try:
+                    return spec.handler(ctx, args)
+                finally:
+                    # Hand what this write pushed to clients blocked on those keys
+                    # before any other command can take it (see blocking.py). EXEC
+                    # and scripts will call it once, at the end of the outermost one.
+                    keyspace.blocking.serve()
         if spec.flags & READONLY:
             with keyspace.lock.read():
                 return spec.handler(ctx, args)

@@ -16,6 +16,12 @@ A protocol error (garbage, an absurd length) gets Redis's `-ERR Protocol error: 
 reply after the replies of the commands before it, and then the connection is closed;
 other clients never notice.
 
+A blocking command with nothing to pop (BLPOP...) returns a `Block`. The thread then
+sends the replies it already has, registers a waiter (redis_clone/blocking.py) and
+sleeps in poll() on the client socket and a private wake-up socket, until a writer
+serves it, the timeout passes, the client hangs up or the server stops. Like Redis, it
+runs the client's later pipelined commands only after that.
+
 Besides the connection threads, a "cron" thread runs `hz` times a second to expire keys
 actively (`Keyspace.active_expire_cycle`), as Redis's serverCron does.
 """
@@ -23,12 +29,14 @@ actively (`Keyspace.active_expire_cycle`), as Redis's serverCron does.
 from __future__ import annotations
 
 import logging
+import select
 import socket
 import threading
 
 from common.clock import Clock
 from common.resp import ErrorReply, ProtocolError, RequestParser, encode
 from common.tcpserver import ThreadedTCPServer
+from redis_clone.blocking import Block, Waiter
 from redis_clone.config import Config
 from redis_clone.registry import NO_REPLY, execute
 from redis_clone.state import CommandContext, ServerState
@@ -39,6 +47,7 @@ log = logging.getLogger("redis_clone")
 
 RECV_SIZE = 64 * 1024
 ACTIVE_EXPIRE_SHARE = 0.25  # share of each cron period the expiry sweep may use
+LONGEST_WAIT = 3600.0       # poll() refuses huge timeouts: wait in slices of at most this
 
 
 class RedisServer:
@@ -72,6 +81,7 @@ class RedisServer:
 
     def stop(self) -> None:
         self.state.shutdown_requested.set()
+        self.state.keyspace.blocking.wake_all()  # blocked clients see the shutdown at once
         self._tcp.shutdown()
         if self._cron_thread.is_alive() and self._cron_thread is not threading.current_thread():
             self._cron_thread.join()
@@ -95,16 +105,19 @@ class RedisServer:
                     return  # the client hung up
                 state.stats.incr("total_net_input_bytes", len(data))
                 parser.feed(data)
-                out = self._run_buffered_commands(ctx, parser)
-                if out:
-                    sock.sendall(out)
-                    state.stats.incr("total_net_output_bytes", len(out))
+                self._send(sock, self._run_buffered_commands(ctx, parser, sock))
         except (ConnectionError, TimeoutError):
             pass  # reset by peer or similar: the client is gone either way
         finally:
             state.clients.unregister(client)
 
-    def _run_buffered_commands(self, ctx: CommandContext, parser: RequestParser) -> bytes:
+    def _send(self, sock: socket.socket, out: bytes) -> None:
+        if out:
+            sock.sendall(out)
+            self.state.stats.incr("total_net_output_bytes", len(out))
+
+    def _run_buffered_commands(self, ctx: CommandContext, parser: RequestParser,
+                               sock: socket.socket) -> bytes:
         """Execute every complete command in the parser; return all replies as one write."""
         client = ctx.client
         replies: list[bytes] = []
@@ -112,6 +125,13 @@ class RedisServer:
             for argv in parser:
                 client.last_interaction = self.state.clock.time()
                 reply = execute(ctx, argv)
+                if isinstance(reply, Block):
+                    # The client sees the replies to the commands before this one now,
+                    # not after however long it waits.
+                    deadline = self._deadline(reply)
+                    self._send(sock, b"".join(replies))
+                    replies.clear()
+                    reply = self._wait_until_served(ctx, sock, reply, deadline)
                 if reply is not NO_REPLY:
                     replies.append(encode(reply, client.protocol))
                 if client.close_after_reply:
@@ -121,6 +141,73 @@ class RedisServer:
             client.close_after_reply = True
             log.debug("protocol error from %s: %s", client.addr, err)
         return b"".join(replies)
+
+    # --- blocked clients ----------------------------------------------------------
+
+    def _deadline(self, block: Block) -> float | None:
+        """When a block times out, on the monotonic clock; None waits forever."""
+        return self.state.clock.monotonic() + block.timeout if block.timeout else None
+
+    def _wait_until_served(self, ctx: CommandContext, sock: socket.socket, block: Block,
+                           deadline: float | None):
+        """Sleep until a writer serves this client, the deadline passes, the client
+        hangs up or the server stops. Returns the reply, or NO_REPLY (and marks the
+        client to be closed) when there is nobody left to reply to."""
+        state, client = self.state, ctx.client
+        blocking = state.keyspace.blocking
+        wake_up, wake_up_sender = socket.socketpair()
+        wake_up_sender.setblocking(False)  # the writer waking us must never wait
+        waiter = Waiter(block, client.db, client, wake=lambda: wake_up_sender.send(b"!"))
+        try:
+            reply = blocking.register(waiter)
+            if reply is not None:
+                return reply  # filled between the command and the registration
+            if self._sleep(sock, wake_up, deadline):
+                client.close_after_reply = True  # hung up: drop the waiter, close
+                blocking.cancel(waiter)
+                return NO_REPLY
+            # Served, timed out or shutting down. cancel() settles a race with a writer
+            # serving us just as the timeout fired: a served reply is never lost.
+            reply = blocking.cancel(waiter)
+            if reply is not None:
+                return reply
+            if state.shutdown_requested.is_set():
+                client.close_after_reply = True
+                return NO_REPLY
+            return block.timeout_reply
+        finally:
+            wake_up.close()
+            wake_up_sender.close()
+
+    def _sleep(self, sock: socket.socket, wake_up: socket.socket, deadline: float | None) -> bool:
+        """Wait, without busy-polling, for the wake-up byte or the deadline. True if the
+        client disconnected meanwhile.
+
+        poll() rather than select(), which cannot watch descriptors above 1023. A
+        readable client socket is either EOF (it hung up) or more pipelined commands;
+        MSG_PEEK tells which without consuming anything. Commands stay in the kernel
+        buffer until this one completes, and from then on only the wake-up counts.
+        """
+        clock, poller = self.state.clock, select.poll()
+        poller.register(sock, select.POLLIN)
+        poller.register(wake_up, select.POLLIN)
+        while not self.state.shutdown_requested.is_set():
+            timeout = LONGEST_WAIT
+            if deadline is not None:
+                timeout = min(deadline - clock.monotonic(), LONGEST_WAIT)
+                if timeout <= 0:
+                    return False
+            ready = {fd for fd, _ in poller.poll(timeout * 1000)}
+            if wake_up.fileno() in ready:
+                return False
+            if sock.fileno() in ready:
+                try:
+                    if not sock.recv(1, socket.MSG_PEEK):
+                        return True
+                except OSError:
+                    return True  # reset by peer
+                poller.unregister(sock)
+        return False
 
     # --- background work ----------------------------------------------------------
 

@@ -3,4 +3,4 @@
 Importing this package registers every command in `registry.COMMANDS`.
 """
 
-from redis_clone.commands import connection, keys, server, strings  # noqa: F401
+from redis_clone.commands import connection, hashes, keys, lists, server, sets, sort, strings, zsets  # noqa: F401
