@@ -44,7 +44,7 @@ HOP_BY_HOP = frozenset({"connection", "proxy-connection", "keep-alive", "te",
 
 REASONS = {
     100: "Continue", 200: "OK", 204: "No Content", 304: "Not Modified",
-    400: "Bad Request", 404: "Not Found", 413: "Content Too Large",
+    400: "Bad Request", 404: "Not Found", 413: "Content Too Large", 429: "Too Many Requests",
     431: "Request Header Fields Too Large", 500: "Internal Server Error",
     501: "Not Implemented", 502: "Bad Gateway", 503: "Service Unavailable",
     504: "Gateway Timeout", 505: "HTTP Version Not Supported",

@@ -12,17 +12,16 @@ stdout, errors and health transitions to stderr. SIGINT/SIGTERM drain and exit.
 from __future__ import annotations
 
 import argparse
-import logging
-import signal
 import sys
 from typing import Any
 
+from common.cli import LOG_LEVELS, run
+from common.clock import SystemClock
 from load_balancer.accesslog import AccessLog
-from load_balancer.config import LOG_FORMATS, Config, ConfigError, load, parse_backend_flag
+from load_balancer.config import LOG_FORMATS, Config, load, parse_backend_flag
 from load_balancer.proxy import LoadBalancer
 from load_balancer.strategies import STRATEGIES
-
-EXIT_CONFIG = 2  # what argparse uses for bad usage too
+from rate_limiter.gateway import LimitedProxy, RateLimitService
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -36,7 +35,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--health-check", metavar="PATH", help="path for active HTTP health checks")
     parser.add_argument("--health-interval", type=float, metavar="SECONDS")
     parser.add_argument("--log-format", choices=LOG_FORMATS)
-    parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    parser.add_argument("--log-level", default="info", choices=LOG_LEVELS)
     return parser.parse_args(argv)
 
 
@@ -61,25 +60,19 @@ def build_config(args: argparse.Namespace) -> Config:
     return load(args.config, overrides)
 
 
+def build_server(config: Config) -> LoadBalancer | LimitedProxy:
+    balancer_log = AccessLog(sys.stdout, config.log_format)
+    if config.rate_limit is None:
+        return LoadBalancer(config, access_log=balancer_log)
+    # [rate_limit]: the rate limiter's admission hook runs before each request is forwarded.
+    limiter = RateLimitService(config.rate_limit, SystemClock())
+    return LimitedProxy(limiter, LoadBalancer(config, access_log=balancer_log,
+                                              admission=limiter.admission))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    try:
-        config = build_config(args)
-    except ConfigError as err:
-        print(f"load_balancer: config error: {err}", file=sys.stderr)
-        return EXIT_CONFIG
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    balancer = LoadBalancer(config, access_log=AccessLog(sys.stdout, config.log_format))
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: balancer.request_shutdown())
-    try:
-        balancer.serve_forever()
-    except OSError as err:
-        print(f"load_balancer: cannot listen on {config.listen_host}:{config.listen_port}: "
-              f"{err.strerror or err}", file=sys.stderr)
-        return 1
-    return 0
+    return run("load_balancer", args, build_config, build_server)
 
 
 if __name__ == "__main__":

@@ -9,17 +9,14 @@ and their defaults are listed in docs/load-balancer.md.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from typing import Any
 
+from common.settings import ConfigError, Table, parse_address, read_toml
 from load_balancer.strategies import STRATEGIES
+from rate_limiter.config import RateLimitConfig, read_rate_limit
 
 LOG_FORMATS = ("text", "json")
-
-
-class ConfigError(ValueError):
-    """One invalid setting; the message starts with the field's name."""
 
 
 @dataclass(frozen=True)
@@ -67,30 +64,18 @@ class Config:
     max_header_bytes: int = 32 * 1024
     max_body_bytes: int | None = None
     log_format: str = "text"
+    rate_limit: RateLimitConfig | None = None  # [rate_limit]: the rate limiter's settings
 
 
 def load(path: str | None = None, overrides: dict[str, Any] | None = None) -> Config:
     """Read the TOML file (if any), lay the flag overrides on top, validate."""
-    raw: dict[str, Any] = {}
-    if path is not None:
-        try:
-            with open(path, "rb") as file:
-                raw = tomllib.load(file)
-        except OSError as err:
-            raise ConfigError(f"config: cannot read {path}: {err.strerror}") from err
-        except tomllib.TOMLDecodeError as err:
-            raise ConfigError(f"config: {path} is not valid TOML: {err}") from err
-    for key, value in (overrides or {}).items():
-        if isinstance(value, dict) and isinstance(raw.get(key), dict):
-            value = {**raw[key], **value}  # a flag changes one setting of a table, not all
-        raw[key] = value
-    return from_mapping(raw)
+    return from_mapping(read_toml(path, overrides))
 
 
 def from_mapping(raw: dict[str, Any]) -> Config:
-    top = _Table(raw, "")
+    top = Table(raw, "")
     host, port = parse_address(top.string("listen", "127.0.0.1:8080"), "listen", allow_port_zero=True)
-    backends = tuple(_backend(_Table(item, f"backend[{i}]"))
+    backends = tuple(_backend(Table(item, f"backend[{i}]"))
                      for i, item in enumerate(top.array("backend"), start=1))
     if not backends:
         raise ConfigError("backend: at least one backend is required")
@@ -111,9 +96,14 @@ def from_mapping(raw: dict[str, Any]) -> Config:
     max_header = limits.integer("max_header_bytes", 32 * 1024, minimum=1024)
     max_body = limits.integer("max_body_bytes", 0, minimum=0)
     limits.finish()
+    rate_limit = None
+    if "rate_limit" in raw:  # the same settings as rate_limiter's, checked by its reader
+        rate_limit_table = top.table("rate_limit")
+        rate_limit = read_rate_limit(rate_limit_table)
+        rate_limit_table.finish()
     top.finish()
     return Config(host, port, backends, algorithm, health, timeouts, retries, pool_size,
-                  max_header, max_body or None, log_format)
+                  max_header, max_body or None, log_format, rate_limit)
 
 
 def parse_backend_flag(text: str) -> dict[str, Any]:
@@ -136,19 +126,7 @@ def parse_backend_flag(text: str) -> dict[str, Any]:
     return table
 
 
-def parse_address(text: str, field: str, *, allow_port_zero: bool = False) -> tuple[str, int]:
-    """`host:port` or `[v6-host]:port`."""
-    host, colon, port_text = text.rpartition(":")
-    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
-    if not colon or not host or not port_text.isdigit():
-        raise ConfigError(f"{field}: expected host:port, got {text!r}")
-    port = int(port_text)
-    if not (0 if allow_port_zero else 1) <= port <= 65535:
-        raise ConfigError(f"{field}: port out of range in {text!r}")
-    return host, port
-
-
-def _backend(table: _Table) -> BackendConfig:
+def _backend(table: Table) -> BackendConfig:
     host, port = parse_address(table.string("address", None), f"{table.name}.address")
     backend = BackendConfig(host, port, table.integer("weight", 1, minimum=1),
                             table.boolean("backup", False))
@@ -156,7 +134,7 @@ def _backend(table: _Table) -> BackendConfig:
     return backend
 
 
-def _health(table: _Table) -> HealthConfig:
+def _health(table: Table) -> HealthConfig:
     path = table.string("path", "") or None
     if path is not None and not path.startswith("/"):
         raise ConfigError(f"health.path: must start with '/', got {path!r}")
@@ -171,85 +149,9 @@ def _health(table: _Table) -> HealthConfig:
     return health
 
 
-def _timeouts(table: _Table) -> Timeouts:
+def _timeouts(table: Table) -> Timeouts:
     timeouts = Timeouts(table.number("connect", 2.0), table.number("read", 30.0),
                         table.number("client", 60.0), table.number("pool_idle", 4.0),
                         table.number("drain", 10.0))
     table.finish()
     return timeouts
-
-
-class _Table:
-    """A cursor over one TOML table: typed reads that name the field, then `finish()`.
-
-    `finish()` rejects keys nobody read, so a typo (`intreval = 1`) is an error instead
-    of a silently ignored setting.
-    """
-
-    def __init__(self, raw: Any, name: str) -> None:
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{name}: expected a table")
-        self.raw = raw
-        self.name = name
-        self._read: set[str] = set()
-
-    def _get(self, key: str, default: Any) -> Any:
-        self._read.add(key)
-        if key not in self.raw:
-            if default is None:
-                raise ConfigError(f"{self._field(key)}: required")
-            return default
-        return self.raw[key]
-
-    def _field(self, key: str) -> str:
-        return f"{self.name}.{key}" if self.name else key
-
-    def _wrong(self, key: str, expected: str, value: Any) -> ConfigError:
-        return ConfigError(f"{self._field(key)}: expected {expected}, got {value!r}")
-
-    def string(self, key: str, default: str | None) -> str:
-        value = self._get(key, default)
-        if not isinstance(value, str):
-            raise self._wrong(key, "a string", value)
-        return value
-
-    def choice(self, key: str, default: str, choices: tuple[str, ...]) -> str:
-        value = self.string(key, default)
-        if value not in choices:
-            raise self._wrong(key, "one of " + ", ".join(choices), value)
-        return value
-
-    def integer(self, key: str, default: int, *, minimum: int) -> int:
-        value = self._get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise self._wrong(key, "an integer", value)
-        if value < minimum:
-            raise ConfigError(f"{self._field(key)}: must be at least {minimum}, got {value}")
-        return value
-
-    def number(self, key: str, default: float) -> float:
-        """A positive number of seconds."""
-        value = self._get(key, default)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-            raise self._wrong(key, "a positive number of seconds", value)
-        return float(value)
-
-    def boolean(self, key: str, default: bool) -> bool:
-        value = self._get(key, default)
-        if not isinstance(value, bool):
-            raise self._wrong(key, "true or false", value)
-        return value
-
-    def array(self, key: str) -> list[Any]:
-        value = self._get(key, [])
-        if not isinstance(value, list):
-            raise self._wrong(key, "an array of tables ([[backend]])", value)
-        return value
-
-    def table(self, key: str) -> _Table:
-        return _Table(self._get(key, {}), self._field(key))
-
-    def finish(self) -> None:
-        unknown = sorted(set(self.raw) - self._read)
-        if unknown:
-            raise ConfigError(f"{self._field(unknown[0])}: unknown setting")

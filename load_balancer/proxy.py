@@ -7,7 +7,9 @@ relayed piece by piece and re-framed per hop; hop-by-hop headers are dropped, X-
 and Forwarded added. Failures become 503 (no backend up), 502 (broken backend) or 504
 (silent backend); a failed connect is retried elsewhere, a dropped idempotent bodyless
 request too. `stop()` drains: no new connections, idle ones closed, requests in flight
-finished. docs/load-balancer.md walks through all of it.
+finished. An optional `admission` hook (the rate limiter's) is asked before forwarding
+and may refuse a request or add headers to its response. docs/load-balancer.md walks
+through all of it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import logging
 import socket
 import sys
 import threading
+from dataclasses import dataclass
 from typing import Callable
 
 from common.clock import Clock, SystemClock
@@ -39,13 +42,32 @@ IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 CONTINUE = serialize_head(Response(100))
 
 
+@dataclass(frozen=True)
+class Admit:
+    """An admission hook's answer for one request (see `LoadBalancer(admission=...)`).
+
+    `headers` go on the response either way: the backend's if the request is
+    forwarded, or the proxy's own `status` (429, 503...) with `reason` if refused.
+    """
+    allowed: bool
+    headers: tuple[tuple[str, str], ...] = ()
+    status: int = 429
+    reason: str = ""
+
+
+Admission = Callable[[Request, str], Admit]
+"""Called with the request head and the client's address, before any backend is picked."""
+
+
 class _Reply(Exception):
     """The proxy answers this request itself, with `status` (503, 502, 504, 400...)."""
 
-    def __init__(self, status: int, message: str, *, close: bool = False) -> None:
+    def __init__(self, status: int, message: str, *, close: bool = False,
+                 headers: tuple[tuple[str, str], ...] = ()) -> None:
         super().__init__(message)
         self.status = status
         self.close = close  # the client broke the protocol: do not read another request
+        self.headers = headers
 
 
 class _ClientGone(Exception):
@@ -125,8 +147,10 @@ def _upstream_fault(err: OSError | HTTPError) -> _UpstreamFailed:
 
 class LoadBalancer:
     def __init__(self, config: Config, *, clock: Clock | None = None,
-                 access_log: AccessLog | None = None, probe: Probe | None = None) -> None:
+                 access_log: AccessLog | None = None, probe: Probe | None = None,
+                 admission: Admission | None = None) -> None:
         self.config = config
+        self.admission = admission
         self.clock = clock or SystemClock()
         self.backends = BackendSet(config.backends)
         self.strategy = strategies.create(config.algorithm)
@@ -261,7 +285,7 @@ class LoadBalancer:
         body = f"{reply.status} {REASONS.get(reply.status, '')}: {reply}\n".encode()
         headers = Headers([("Content-Type", "text/plain; charset=utf-8"),
                            ("Content-Length", str(len(body))),
-                           ("Connection", "keep-alive" if keep_alive else "close")])
+                           ("Connection", "keep-alive" if keep_alive else "close"), *reply.headers])
         client.send(serialize_head(Response(reply.status, headers=headers)) + body)
         record.status, record.bytes = reply.status, len(body)
         try:
@@ -271,6 +295,15 @@ class LoadBalancer:
 
     # --- forwarding -----------------------------------------------------------------
 
+    def _admit(self, request: Request, client_ip: str) -> tuple[tuple[str, str], ...]:
+        """Ask the admission hook, if any: its headers for the response, or its refusal."""
+        if self.admission is None:
+            return ()
+        admit = self.admission(request, client_ip)
+        if not admit.allowed:
+            raise _Reply(admit.status, admit.reason, headers=admit.headers)
+        return admit.headers
+
     def _forward(self, client: _Peer, request: Request, record: AccessRecord) -> bool:
         """Try backends until one answers or retrying is no longer safe."""
         info = RequestInfo(record.client, request.method, request.target)
@@ -278,6 +311,7 @@ class LoadBalancer:
         replayable = _bodyless(request)
         if replayable:
             client.next_event()  # its EndOfMessage, already in the parser: done with the client
+        extra_headers = self._admit(request, record.client)
         tried: list[Backend] = []
         failure: _UpstreamFailed | None = None
         upstream_start = self.clock.monotonic()
@@ -289,7 +323,7 @@ class LoadBalancer:
             tried.append(backend)
             record.backend = backend.name
             try:
-                return self._try_backend(backend, client, request, record, replayable)
+                return self._try_backend(backend, client, request, record, replayable, extra_headers)
             except _UpstreamFailed as err:
                 failure = err
                 retry = err.connect or (err.closed and replayable and request.method in IDEMPOTENT)
@@ -306,16 +340,18 @@ class LoadBalancer:
         raise _Reply(failure.status, str(failure))
 
     def _try_backend(self, backend: Backend, client: _Peer, request: Request,
-                     record: AccessRecord, replayable: bool) -> bool:
+                     record: AccessRecord, replayable: bool,
+                     extra_headers: tuple[tuple[str, str], ...]) -> bool:
         conn = self._connect(backend, pooled=True)
         try:
-            return self._exchange(conn, client, request, record, body_pending=not replayable)
+            return self._exchange(conn, client, request, record, extra_headers,
+                                  body_pending=not replayable)
         except _UpstreamFailed as err:
             if not (conn.reused and err.closed and replayable):
                 raise
             log.info("pooled connection to %s had been closed; retrying on a new one", backend.name)
         return self._exchange(self._connect(backend, pooled=False), client, request, record,
-                              body_pending=not replayable)
+                              extra_headers, body_pending=not replayable)
 
     def _connect(self, backend: Backend, *, pooled: bool) -> UpstreamConnection:
         try:
@@ -325,7 +361,8 @@ class LoadBalancer:
             raise _UpstreamFailed(status, f"connect: {err.strerror or err}", connect=True) from err
 
     def _exchange(self, conn: UpstreamConnection, client: _Peer, request: Request,
-                  record: AccessRecord, *, body_pending: bool) -> bool:
+                  record: AccessRecord, extra_headers: tuple[tuple[str, str], ...], *,
+                  body_pending: bool) -> bool:
         """One request/response over `conn`; returns whether the client may keep alive.
 
         `body_pending`: the request body is still to be read from the client and
@@ -345,6 +382,8 @@ class LoadBalancer:
                 upstream.flush()
             response = self._response_head(upstream, client, request)
             head, framing = _response_for_client(response, request)
+            for name, value in extra_headers:
+                head.headers.add(name, value)
             keep_alive = request.keep_alive and framing is not Framing.UNTIL_CLOSE and not self._draining
             if not keep_alive:
                 head.headers.set("Connection", "close")
