@@ -83,6 +83,15 @@ class Headers:
         return [item.strip().lower() for value in self.get_all(name)
                 for item in value.split(",") if item.strip()]
 
+    def cookie(self, name: str) -> str | None:
+        """The value of one cookie from the `Cookie` field(s): `a=1; session=xyz` (RFC 6265 §4.2)."""
+        for value in self.get_all("cookie"):
+            for pair in value.split(";"):
+                key, equals, cookie_value = pair.strip().partition("=")
+                if equals and key == name:
+                    return cookie_value.strip('"')  # a value may be written in quotes
+        return None
+
     def add(self, name: str, value: str) -> None:
         self._fields.append((name, value))
 

@@ -10,8 +10,11 @@ instead of a silently ignored setting. Everything downstream gets typed, checked
 
 from __future__ import annotations
 
+import ipaddress
 import tomllib
 from typing import Any
+
+from common.clientip import IPNetwork
 
 
 class ConfigError(ValueError):
@@ -102,11 +105,11 @@ class Table:
             raise ConfigError(f"{self.field(key)}: must be at least {minimum}, got {value}")
         return value
 
-    def number(self, key: str, default: float) -> float:
-        """A positive number of seconds."""
+    def number(self, key: str, default: float, *, zero_ok: bool = False) -> float:
+        """A positive number of seconds (or zero, meaning "off", when `zero_ok`)."""
         value = self._get(key, default)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-            raise self.wrong(key, "a positive number of seconds", value)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or (value == 0 and not zero_ok):
+            raise self.wrong(key, "a positive number of seconds" + (" or 0" if zero_ok else ""), value)
         return float(value)
 
     def boolean(self, key: str, default: bool) -> bool:
@@ -114,6 +117,17 @@ class Table:
         if not isinstance(value, bool):
             raise self.wrong(key, "true or false", value)
         return value
+
+    def networks(self, key: str) -> tuple[IPNetwork, ...]:
+        """Addresses or CIDR networks (`"10.0.0.0/8"`, `"::1"`), one or an array."""
+        networks = []
+        for text in self.strings(key, ()):
+            try:
+                networks.append(ipaddress.ip_network(text, strict=False))
+            except ValueError:
+                raise ConfigError(f"{self.field(key)}: expected an address or network like "
+                                  f"10.0.0.0/8, got {text!r}") from None
+        return tuple(networks)
 
     def array(self, key: str) -> list[Any]:
         value = self._get(key, [])

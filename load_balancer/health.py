@@ -1,12 +1,17 @@
 """Health checks: deciding when a backend is down and when it may come back.
 
-Evidence comes from active checks (a thread sends `GET <path>` to every backend each
-`interval`) and passive ones (the proxy reports every forward). `fall` failed checks in
-a row take a server down and `rise` good ones bring it back, so neither a lost packet
-nor one lucky answer flips it (HAProxy's rise/fall); `passive_fails` failed forwards in
-a row take it down at once. Without active checks, a server downed passively gets
-traffic again after one `interval` (nginx's fail_timeout). Decisions go to
-`BackendSet.set_up`; time comes from a Clock, so tests drive `run_due_checks()` directly.
+Evidence comes from active checks (a thread probes every backend each `interval`) and
+passive ones (the proxy reports every forward). `fall` failed checks in a row take a
+server down and `rise` good ones bring it back, so neither a lost packet nor one lucky
+answer flips it (HAProxy's rise/fall); `passive_fails` failed forwards in a row take it
+down at once. Without active checks, a server downed passively gets traffic again
+after one `interval` (nginx's fail_timeout). Decisions go to `BackendSet.set_up`; time
+comes from a Clock, so tests drive `run_due_checks()` directly.
+
+Probes, by the `check` setting (`PROBES`): `http` sends `GET <path>` and wants a status
+in `expect`; `connect` only opens a TCP connection (any TCP service); `redis` sends
+`PING` and wants `+PONG`, so a Redis that accepts connections but is still loading
+its data, or wants a password, counts as down.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from typing import Callable
 from common.clock import Clock
 from common.http1 import (NEED_DATA, ConnectionClosed, Headers, HTTPError, Request, Response,
                           ResponseParser, serialize_head)
+from common.resp import Status
+from common.resp_client import Connection, RedisConnectionError, RedisURL
 from load_balancer.backends import Backend, BackendSet
 from load_balancer.config import HealthConfig
 from load_balancer.pool import UpstreamConnection
@@ -53,7 +60,8 @@ class HealthMonitor:
         self.backends = backends
         self.config = config
         self.clock = clock
-        self.probe = probe or HttpProbe(config)
+        self._given_probe = probe  # tests script results; otherwise the config's kind
+        self.probe = probe or PROBES[config.check](config)
         self._lock = threading.Lock()  # guards the records; never held during a probe
         self._records = {backend: _Record() for backend in backends}
         self._stop = threading.Event()
@@ -68,6 +76,17 @@ class HealthMonitor:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join()
+
+    def reconfigure(self, config: HealthConfig) -> None:
+        """After a reload: the new settings, and a record for every server now in the set.
+
+        Servers that stayed keep their counts; new ones are checked at the next turn.
+        """
+        self.probe = self._given_probe or PROBES[config.check](config)
+        with self._lock:
+            self.config = config
+            self._records = {backend: self._records.get(backend) or _Record()
+                             for backend in self.backends}
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -85,10 +104,10 @@ class HealthMonitor:
             for backend in due:
                 self._records[backend].next_check = now + self.config.interval
         for backend in due:
-            if self.config.path is None:
-                self._readmit_after_fail_timeout(backend, now)
-            else:
+            if self.config.active:
                 self.record_check(backend, self.probe(backend))
+            else:
+                self._readmit_after_fail_timeout(backend, now)
         with self._lock:
             next_turn = min(record.next_check for record in self._records.values())
         return max(0.0, next_turn - self.clock.monotonic())
@@ -97,8 +116,11 @@ class HealthMonitor:
 
     def record_check(self, backend: Backend, result: CheckResult) -> None:
         """One active check's result: `fall` failures in a row -> down, `rise` successes -> up."""
+        backend.stats.checked(result.ok, result.detail, self.clock.monotonic())
         with self._lock:
-            record = self._records[backend]
+            record = self._records.get(backend)
+            if record is None:
+                return  # removed by a reload while it was being probed
             if result.ok:
                 record.successes += 1
                 record.failures = 0
@@ -115,10 +137,12 @@ class HealthMonitor:
             log.debug("check %s: %s", backend.name, result.detail)
 
     def record_forward(self, backend: Backend, ok: bool, detail: str = "") -> None:
-        """Passive check: the proxy's report on one forwarded request."""
-        backend.count(failed=not ok)
+        """Passive check: the proxy's report on one forwarded request (or TCP connect)."""
+        backend.stats.forwarded(ok=ok)
         with self._lock:
-            record = self._records[backend]
+            record = self._records.get(backend)
+            if record is None:
+                return  # removed by a reload; its last requests are finishing
             if ok:
                 record.failed_forwards = 0
                 return
@@ -141,6 +165,49 @@ class HealthMonitor:
         record.successes = record.failures = record.failed_forwards = 0
         record.down_since = self.clock.monotonic()
         self.backends.set_up(backend, up, reason)
+
+
+class ConnectProbe:
+    """An active check for any TCP service: can a new connection be opened?"""
+
+    def __init__(self, config: HealthConfig) -> None:
+        self.config = config
+
+    def __call__(self, backend: Backend) -> CheckResult:
+        timeout = self.config.timeout
+        try:
+            UpstreamConnection.open(backend, connect_timeout=timeout, read_timeout=timeout).close()
+        except OSError as err:
+            return CheckResult(False, _describe(err, timeout))
+        return CheckResult(True, "connected")
+
+
+class RedisProbe:
+    """An active check for Redis: `PING` on a new connection must answer `+PONG`.
+
+    The command and reply go through the one RESP codec (common/resp.py, by way of
+    common/resp_client.py), so a reply split across reads or an error reply such as
+    `-LOADING` or `-NOAUTH` is read as Redis means it.
+    """
+
+    def __init__(self, config: HealthConfig) -> None:
+        self.config = config
+
+    def __call__(self, backend: Backend) -> CheckResult:
+        url = RedisURL(backend.host, backend.port)
+        try:
+            conn = Connection(url, connect_timeout=self.config.timeout, timeout=self.config.timeout)
+        except RedisConnectionError as err:
+            return CheckResult(False, str(err))
+        try:
+            [reply] = conn.execute_many([("PING",)])
+        except RedisConnectionError as err:
+            return CheckResult(False, str(err))
+        finally:
+            conn.close()
+        if isinstance(reply, Status) and reply == "PONG":
+            return CheckResult(True, "+PONG")
+        return CheckResult(False, f"PING answered {reply!r}")
 
 
 class HttpProbe:
@@ -191,3 +258,7 @@ def _describe(err: OSError | HTTPError, timeout: float) -> str:
     if isinstance(err, OSError):
         return err.strerror or str(err)
     return f"bad response: {err}"
+
+
+PROBES: dict[str, Callable[[HealthConfig], Probe]] = {
+    "http": HttpProbe, "connect": ConnectProbe, "redis": RedisProbe}

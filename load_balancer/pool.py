@@ -7,6 +7,8 @@ idle connections after their own keep-alive timeout, often 5 s), hence three def
 drop connections idle longer than `idle_timeout` (set below the backend's), drop one
 that turned readable while idle (EOF or stray bytes), and, in the proxy, retry once on a
 new connection when a reused one fails before answering. Newest connections go first.
+A server removed by a reload is `discard()`ed: its idle connections close at once, and
+the ones still carrying requests close when those finish instead of coming back here.
 """
 
 from __future__ import annotations
@@ -56,13 +58,19 @@ class ConnectionPool:
     def __init__(self, clock: Clock, *, connect_timeout: float, read_timeout: float,
                  idle_timeout: float, max_idle: int) -> None:
         self.clock = clock
+        self.configure(connect_timeout=connect_timeout, read_timeout=read_timeout,
+                       idle_timeout=idle_timeout, max_idle=max_idle)
+        self._lock = threading.Lock()  # guards _idle and _closed; no socket calls under it
+        self._idle: dict[Backend, list[UpstreamConnection]] = defaultdict(list)  # oldest first
+        self._closed = False
+
+    def configure(self, *, connect_timeout: float, read_timeout: float, idle_timeout: float,
+                  max_idle: int) -> None:
+        """Set (or, on a reload, change) the limits; each is read afresh when used."""
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.idle_timeout = idle_timeout
         self.max_idle = max_idle
-        self._lock = threading.Lock()  # guards _idle and _closed; no socket calls under it
-        self._idle: dict[Backend, list[UpstreamConnection]] = defaultdict(list)  # oldest first
-        self._closed = False
 
     def acquire(self, backend: Backend) -> UpstreamConnection:
         """A live idle connection to `backend`, or a new one (may raise OSError)."""
@@ -75,15 +83,17 @@ class ConnectionPool:
 
     def connect(self, backend: Backend) -> UpstreamConnection:
         """A new connection, bypassing the pool."""
-        return UpstreamConnection.open(backend, connect_timeout=self.connect_timeout,
+        conn = UpstreamConnection.open(backend, connect_timeout=self.connect_timeout,
                                        read_timeout=self.read_timeout)
+        backend.stats.connected()
+        return conn
 
     def release(self, conn: UpstreamConnection) -> None:
         """Keep `conn` for the next request. Only for connections whose last response
         was complete and allowed keep-alive."""
         conn.idle_since = self.clock.monotonic()
         with self._lock:
-            if self._closed:
+            if self._closed or conn.backend.retired:
                 surplus = [conn]
             else:
                 idle = self._idle[conn.backend]
@@ -92,6 +102,13 @@ class ConnectionPool:
                 surplus, idle[:cut] = idle[:cut], []
         for extra in surplus:
             extra.close()
+
+    def discard(self, backend: Backend) -> None:
+        """Close the idle connections to a server that is no longer configured."""
+        with self._lock:
+            conns = self._idle.pop(backend, [])
+        for conn in conns:
+            conn.close()
 
     def close_all(self) -> None:
         with self._lock:

@@ -1,38 +1,36 @@
-"""The reverse proxy: where client sockets, backend sockets and the parsers meet.
+"""The HTTP reverse proxy: where client sockets, backend sockets and the parsers meet.
 
-Each client connection has a thread (common.tcpserver) looping over its requests: read
-the head -> pick a backend -> send head and stream the body up -> read the response head
--> stream the body down -> access-log line -> next request (keep-alive). Bodies are
-relayed piece by piece and re-framed per hop; hop-by-hop headers are dropped, X-Forwarded-*
-and Forwarded added. Failures become 503 (no backend up), 502 (broken backend) or 504
-(silent backend); a failed connect is retried elsewhere, a dropped idempotent bodyless
-request too. `stop()` drains: no new connections, idle ones closed, requests in flight
-finished. An optional `admission` hook (the rate limiter's) is asked before forwarding
-and may refuse a request or add headers to its response. docs/load-balancer.md walks
-through all of it.
+Each client connection has a thread (common.tcpserver, started by balancer.py) looping
+over its requests: read the head -> route it to a pool -> pick a server -> send head and
+stream the body up -> read the response head -> stream the body down -> access-log line
+-> next request (keep-alive). Bodies are relayed piece by piece and re-framed per hop;
+hop-by-hop headers are dropped, X-Forwarded-* and Forwarded added. Failures become 503
+(no backend up), 502 (broken backend) or 504 (silent backend); a failed connect is
+retried elsewhere, a dropped idempotent bodyless request too. An idle connection is
+one a drain may close; a request in flight is finished first. An optional `admission`
+hook (the rate limiter's) is asked before forwarding and may refuse a request or add
+headers to its response. docs/load-balancer.md walks through all of it.
 """
 
 from __future__ import annotations
 
 import logging
 import socket
-import sys
-import threading
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from common.clock import Clock, SystemClock
+from common import clientip
 from common.http1 import (NEED_DATA, ConnectionClosed, Data, EndOfMessage, Event, Framing,
                           Headers, HTTPError, REASONS, Request, RequestParser, Response, ResponseParser,
                           encode_chunk, encode_last_chunk, quoted_string, serialize_head)
-from common.tcpserver import ThreadedTCPServer, shutdown_socket
-from load_balancer import strategies
-from load_balancer.accesslog import AccessLog, AccessRecord
-from load_balancer.backends import Backend, BackendSet
-from load_balancer.config import Config
-from load_balancer.health import HealthMonitor, Probe
-from load_balancer.pool import ConnectionPool, UpstreamConnection
+from load_balancer.accesslog import AccessRecord
+from load_balancer.backends import Backend
+from load_balancer.pool import UpstreamConnection
+from load_balancer.serverpool import ServerPool
 from load_balancer.strategies import RequestInfo
+
+if TYPE_CHECKING:  # the balancer creates its proxy
+    from load_balancer.balancer import LoadBalancer
 
 log = logging.getLogger("load_balancer.proxy")
 
@@ -145,131 +143,76 @@ def _upstream_fault(err: OSError | HTTPError) -> _UpstreamFailed:
     return _UpstreamFailed(502, err.strerror or str(err), closed=isinstance(err, ConnectionError))
 
 
-class LoadBalancer:
-    def __init__(self, config: Config, *, clock: Clock | None = None,
-                 access_log: AccessLog | None = None, probe: Probe | None = None,
-                 admission: Admission | None = None) -> None:
-        self.config = config
-        self.admission = admission
-        self.clock = clock or SystemClock()
-        self.backends = BackendSet(config.backends)
-        self.strategy = strategies.create(config.algorithm)
-        self.health = HealthMonitor(self.backends, config.health, self.clock, probe)
-        timeouts = config.timeouts
-        self.pool = ConnectionPool(self.clock, connect_timeout=timeouts.connect,
-                                   read_timeout=timeouts.read, idle_timeout=timeouts.pool_idle,
-                                   max_idle=config.pool_size)
-        self.access_log = access_log or AccessLog(sys.stdout, config.log_format)
-        self._tcp = ThreadedTCPServer(config.listen_host, config.listen_port, self._serve_client,
-                                      name="lb")
-        # _activity guards the three fields below; drain waits on it for _in_flight == 0.
-        self._activity = threading.Condition()
-        self._in_flight = 0
-        self._idle_clients: set[socket.socket] = set()
-        self._draining = False
-        self._shutdown_requested = threading.Event()
+@dataclass(frozen=True)
+class _Job:
+    """One request on its way through the proxy."""
+    client: _Peer
+    request: Request
+    record: AccessRecord   # filled in as it goes; record.client is the client's address
+    peer: str              # the TCP peer: what X-Forwarded-For gets, what admission sees
+    pool: ServerPool
 
-    # --- lifecycle ----------------------------------------------------------------
 
-    @property
-    def port(self) -> int:
-        return self._tcp.port
+class HttpProxy:
+    """Layer 7: the requests of each client connection, routed and relayed one at a time.
 
-    def start(self) -> None:
-        self._tcp.start()
-        self.health.start()
-        log.info("listening on %s:%d, %s over %s", self.config.listen_host, self.port,
-                 self.config.algorithm, ", ".join(
-                     b.name + (" (backup)" if b.backup else "") for b in self.backends))
+    Reads the balancer's live state (config, router, connection pool) afresh for each
+    request, so a reload takes effect from the next request on.
+    """
 
-    def serve_forever(self) -> None:
-        """Run until `request_shutdown()` (e.g. from a signal handler), then drain."""
-        self.start()
-        self._shutdown_requested.wait()
-        self.stop()
+    def __init__(self, balancer: LoadBalancer) -> None:
+        self.lb = balancer
 
-    def request_shutdown(self) -> None:
-        self._shutdown_requested.set()
-
-    def stop(self) -> None:
-        """Graceful shutdown: finish requests in flight, then close everything."""
-        with self._activity:
-            if self._draining:
-                return  # already stopped, or stopping in another thread
-            # Draining first: any response decided from now on says "Connection: close".
-            self._draining = True
-            idle = list(self._idle_clients)
-            log.info("draining: %d requests in flight, closing %d idle connections",
-                     self._in_flight, len(idle))
-        self._tcp.stop_accepting()
-        for sock in idle:
-            shutdown_socket(sock)  # wakes its thread, which sees the drain and exits
-        with self._activity:
-            if not self._activity.wait_for(lambda: self._in_flight == 0, self.config.timeouts.drain):
-                log.warning("drain timeout: cutting %d requests short", self._in_flight)
-        self.health.stop()
-        self._tcp.shutdown()
-        self.pool.close_all()
-        log.info("stopped")
-
-    # --- one client connection ----------------------------------------------------
-
-    def _serve_client(self, sock: socket.socket, addr: tuple) -> None:
+    def serve(self, sock: socket.socket, addr: tuple) -> None:
+        """One client connection, until it closes, breaks the protocol or a drain ends it."""
+        config = self.lb.config
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.settimeout(self.config.timeouts.client)
-        client = _Peer(sock, RequestParser(max_head_size=self.config.max_header_bytes,
-                                           max_body_size=self.config.max_body_bytes), _client_fault)
+        sock.settimeout(config.timeouts.client)
+        client = _Peer(sock, RequestParser(max_head_size=config.max_header_bytes,
+                                           max_body_size=config.max_body_bytes), _client_fault)
         try:
             while (request := self._next_request(client)) is not None:
                 try:
                     keep_alive = self._serve_request(client, request, addr[0])
                 finally:
-                    with self._activity:
-                        self._in_flight -= 1
-                        self._activity.notify_all()
+                    self.lb.activity.finished()
                 if not keep_alive:
                     return
         except _ClientGone:
             return
         except _Reply as reply:  # a head we cannot parse: answer, log, close
-            record = AccessRecord(self.clock.time(), addr[0], "-", "-", "-")
+            record = AccessRecord(self.lb.clock.time(), addr[0], "-", "-", "-")
             self._reply(client, reply, record, keep_alive=False)
-            self.access_log.write(record)
+            self.lb.access_log.write(record)
 
     def _next_request(self, client: _Peer) -> Request | None:
-        """Wait for the next request as an idle connection, which a drain may close.
-
-        Leaving the idle set and entering the in-flight count happen under one lock, so
-        a drain sees every connection in exactly one of the two.
-        """
-        with self._activity:
-            if self._draining:
-                return None
-            self._idle_clients.add(client.sock)
+        """Wait for the next request as an idle connection, which a drain may close."""
+        if not self.lb.activity.idle(client.sock):
+            return None  # draining
         event = None
         try:
             event = client.next_event()
         finally:
-            with self._activity:
-                self._idle_clients.discard(client.sock)
-                if isinstance(event, Request):
-                    self._in_flight += 1
+            self.lb.activity.woken(client.sock, busy=isinstance(event, Request))
         return event if isinstance(event, Request) else None  # else ConnectionClosed
 
-    def _serve_request(self, client: _Peer, request: Request, client_ip: str) -> bool:
+    def _serve_request(self, client: _Peer, request: Request, peer: str) -> bool:
         """Answer one request; True if the client connection may carry another."""
-        started = self.clock.monotonic()
-        record = AccessRecord(self.clock.time(), client_ip, request.method, request.target,
+        lb = self.lb
+        started = lb.clock.monotonic()
+        address = clientip.client_ip(peer, request.headers, lb.config.trusted_proxies)
+        record = AccessRecord(lb.clock.time(), address, request.method, request.target,
                               request.version)
+        pool = lb.router.pool_for(request)
         try:
             if request.method == "CONNECT":
                 raise _Reply(501, "CONNECT tunnels are not supported", close=True)
-            keep_alive = self._forward(client, request, record)
+            keep_alive = self._forward(_Job(client, request, record, peer, pool))
         except _Reply as reply:
             # Unread body bytes would be taken for the next request: only a request
             # without a body leaves the connection clean.
             keep_alive = (not reply.close and _bodyless(request)
-                          and request.keep_alive and not self._draining)
+                          and request.keep_alive and not lb.activity.draining)
             self._reply(client, reply, record, keep_alive=keep_alive)
         except _ClientGone:
             record.status = record.status or 499  # nginx's "client closed request"
@@ -277,8 +220,9 @@ class LoadBalancer:
         except _ResponseAborted:
             keep_alive = False
         finally:
-            record.total_time = self.clock.monotonic() - started
-            self.access_log.write(record)
+            record.total_time = lb.clock.monotonic() - started
+            lb.access_log.write(record)
+            pool.stats.count(record.status)
         return keep_alive
 
     def _reply(self, client: _Peer, reply: _Reply, record: AccessRecord, *, keep_alive: bool) -> None:
@@ -295,83 +239,91 @@ class LoadBalancer:
 
     # --- forwarding -----------------------------------------------------------------
 
-    def _admit(self, request: Request, client_ip: str) -> tuple[tuple[str, str], ...]:
+    def _admit(self, request: Request, peer: str) -> tuple[tuple[str, str], ...]:
         """Ask the admission hook, if any: its headers for the response, or its refusal."""
-        if self.admission is None:
+        if self.lb.admission is None:
             return ()
-        admit = self.admission(request, client_ip)
+        admit = self.lb.admission(request, peer)
         if not admit.allowed:
             raise _Reply(admit.status, admit.reason, headers=admit.headers)
         return admit.headers
 
-    def _forward(self, client: _Peer, request: Request, record: AccessRecord) -> bool:
-        """Try backends until one answers or retrying is no longer safe."""
-        info = RequestInfo(record.client, request.method, request.target)
+    def _forward(self, job: _Job) -> bool:
+        """Try the pool's servers until one answers or retrying is no longer safe."""
+        request, record, pool, clock = job.request, job.record, job.pool, self.lb.clock
+        info = RequestInfo(record.client, request.method, request.target, request.headers)
         # Only a request without a body can be sent twice: a body is streamed, not kept.
         replayable = _bodyless(request)
         if replayable:
-            client.next_event()  # its EndOfMessage, already in the parser: done with the client
-        extra_headers = self._admit(request, record.client)
+            job.client.next_event()  # its EndOfMessage, already in the parser: done with the client
+        admitted_headers = self._admit(request, job.peer)
         tried: list[Backend] = []
         failure: _UpstreamFailed | None = None
-        upstream_start = self.clock.monotonic()
-        while len(tried) <= self.config.retries:
-            snapshot = self.backends.snapshot.excluding(tried)
+        upstream_start = clock.monotonic()
+        while len(tried) <= self.lb.config.retries:
+            snapshot = pool.backends.current().excluding(tried)
             if not snapshot.servers:
                 break
-            backend, done = self.strategy.pick(snapshot, info)
+            if tried:
+                tried[-1].stats.retried()  # it failed in a way that is safe to retry: here we go
+            pick = pool.pick(snapshot, info)
+            backend = pick.backend
             tried.append(backend)
             record.backend = backend.name
+            attempt_start = clock.monotonic()
+            backend.stats.started()
             try:
-                return self._try_backend(backend, client, request, record, replayable, extra_headers)
+                return self._try_backend(job, backend, replayable, admitted_headers + pick.headers)
             except _UpstreamFailed as err:
                 failure = err
                 retry = err.connect or (err.closed and replayable and request.method in IDEMPOTENT)
                 log.warning("%s %s via %s failed: %s%s", request.method, request.target,
                             backend.name, err, "; trying another backend" if retry else "")
-                self.health.record_forward(backend, ok=False, detail=str(err))
+                pool.health.record_forward(backend, ok=False, detail=str(err))
                 if not retry:
                     break
             finally:
-                done()
-                record.upstream_time = self.clock.monotonic() - upstream_start
+                pick.done()
+                backend.stats.finished(clock.monotonic() - attempt_start)
+                record.upstream_time = clock.monotonic() - upstream_start
         if failure is None:
             raise _Reply(503, "no backend is available")
         raise _Reply(failure.status, str(failure))
 
-    def _try_backend(self, backend: Backend, client: _Peer, request: Request,
-                     record: AccessRecord, replayable: bool,
+    def _try_backend(self, job: _Job, backend: Backend, replayable: bool,
                      extra_headers: tuple[tuple[str, str], ...]) -> bool:
         conn = self._connect(backend, pooled=True)
         try:
-            return self._exchange(conn, client, request, record, extra_headers,
-                                  body_pending=not replayable)
+            return self._exchange(job, conn, extra_headers, body_pending=not replayable)
         except _UpstreamFailed as err:
             if not (conn.reused and err.closed and replayable):
                 raise
             log.info("pooled connection to %s had been closed; retrying on a new one", backend.name)
-        return self._exchange(self._connect(backend, pooled=False), client, request, record,
-                              extra_headers, body_pending=not replayable)
+            backend.stats.retried()
+        return self._exchange(job, self._connect(backend, pooled=False), extra_headers,
+                              body_pending=not replayable)
 
     def _connect(self, backend: Backend, *, pooled: bool) -> UpstreamConnection:
+        connections = self.lb.connections
         try:
-            return self.pool.acquire(backend) if pooled else self.pool.connect(backend)
+            return connections.acquire(backend) if pooled else connections.connect(backend)
         except OSError as err:
             status = 504 if isinstance(err, TimeoutError) else 502
             raise _UpstreamFailed(status, f"connect: {err.strerror or err}", connect=True) from err
 
-    def _exchange(self, conn: UpstreamConnection, client: _Peer, request: Request,
-                  record: AccessRecord, extra_headers: tuple[tuple[str, str], ...], *,
-                  body_pending: bool) -> bool:
+    def _exchange(self, job: _Job, conn: UpstreamConnection,
+                  extra_headers: tuple[tuple[str, str], ...], *, body_pending: bool) -> bool:
         """One request/response over `conn`; returns whether the client may keep alive.
 
         `body_pending`: the request body is still to be read from the client and
         streamed up (False for a bodyless request, whose end was read already).
+        `extra_headers` go on the response: the admission hook's, a sticky cookie.
         """
+        client, request, record, health = job.client, job.request, job.record, job.pool.health
         upstream = _Peer(conn.sock, ResponseParser(request.method), _upstream_fault)
         reusable = False
         try:
-            head, framing_up = _request_for_backend(request, record.client, conn.backend)
+            head, framing_up = _request_for_backend(request, job.peer, conn.backend)
             upstream.send(serialize_head(head))
             if body_pending:
                 if _expects_continue(request):
@@ -384,7 +336,8 @@ class LoadBalancer:
             head, framing = _response_for_client(response, request)
             for name, value in extra_headers:
                 head.headers.add(name, value)
-            keep_alive = request.keep_alive and framing is not Framing.UNTIL_CLOSE and not self._draining
+            keep_alive = (request.keep_alive and framing is not Framing.UNTIL_CLOSE
+                          and not self.lb.activity.draining)
             if not keep_alive:
                 head.headers.set("Connection", "close")
             elif request.version == "HTTP/1.0":
@@ -396,14 +349,14 @@ class LoadBalancer:
             except _UpstreamFailed as err:
                 log.warning("%s %s via %s broke off mid-response: %s", request.method,
                             request.target, conn.backend.name, err)
-                self.health.record_forward(conn.backend, ok=False, detail=str(err))
+                health.record_forward(conn.backend, ok=False, detail=str(err))
                 raise _ResponseAborted from err
-            self.health.record_forward(conn.backend, ok=True)
+            health.record_forward(conn.backend, ok=True)
             reusable = response.keep_alive and not upstream.parser.unconsumed
             return keep_alive
         finally:
             if reusable:
-                self.pool.release(conn)
+                self.lb.connections.release(conn)
             else:
                 conn.close()
 
@@ -446,14 +399,14 @@ class LoadBalancer:
 # --- heads as they are forwarded -------------------------------------------------------
 
 
-def _request_for_backend(request: Request, client_ip: str, backend: Backend) -> tuple[Request, Framing]:
+def _request_for_backend(request: Request, peer: str, backend: Backend) -> tuple[Request, Framing]:
     headers = request.headers.end_to_end()
     framing = _reframe(headers, request.framing, request.content_length, chunked_ok=True)
     if _expects_continue(request):
         headers.remove("Expect")
     if "host" not in headers:  # an HTTP/1.0 client may omit it; HTTP/1.1 requires it
         headers.add("Host", backend.name)
-    _add_forwarding(headers, client_ip, request)
+    _add_forwarding(headers, peer, request)
     return Request(request.method, request.target, headers), framing
 
 
@@ -483,14 +436,14 @@ def _reframe(headers: Headers, framing: Framing, length: int | None, *, chunked_
     return Framing.UNTIL_CLOSE
 
 
-def _add_forwarding(headers: Headers, client_ip: str, request: Request) -> None:
-    """Tell the backend who asked. Values the client sent are kept and appended to,
+def _add_forwarding(headers: Headers, peer: str, request: Request) -> None:
+    """Tell the backend who connected. Values the client sent are kept and appended to,
     so the left-most ones are only as trustworthy as the client."""
     prior = headers.get("X-Forwarded-For")
-    headers.set("X-Forwarded-For", f"{prior}, {client_ip}" if prior else client_ip)
+    headers.set("X-Forwarded-For", f"{prior}, {peer}" if prior else peer)
     # We only listen on plain HTTP, so whatever the client claims, the scheme is http.
     headers.set("X-Forwarded-Proto", "http")
-    node = f'"[{client_ip}]"' if ":" in client_ip else client_ip  # RFC 7239 §6: quote IPv6
+    node = f'"[{peer}]"' if ":" in peer else peer  # RFC 7239 §6: quote IPv6
     element = f"for={node};proto=http"
     host = request.headers.get("host")
     if host:

@@ -1,12 +1,21 @@
-"""Load generator: req/s and p50/p99 latency, straight to the backends vs through the balancer.
+"""Load generator: req/s and p50/p99 latency, straight to the backends vs through a balancer.
 
-    .venv/bin/python perf/lb_bench.py [--backends 2] [--connections 16] [--duration 5]
+    .venv/bin/python perf/lb_bench.py [--backends 2] [--connections 16] [--duration 3]
                                       [--mode keep-alive|new-connection|both]
+                                      [--algorithm NAME ...]
 
-Backends (ThreadingHTTPServer, small fixed body) and the balancer each run in their own
+One run measures, against the same backends: the backends directly; our balancer in
+HTTP mode with each algorithm; our balancer in TCP mode (layer 4) with the algorithms
+TCP mode is meant for; and HAProxy in HTTP and TCP mode when `haproxy` is installed
+(`apt-get install haproxy`; it runs with one thread, as our balancer runs on about one
+core under the GIL).
+
+Backends (ThreadingHTTPServer, small fixed body) and each balancer run in their own
 process; `--connections` client threads each send the next request as soon as the last
 answer is in (closed loop), or `wrk` does when it is installed. "Direct" spreads the
-threads over the backends itself, so the rows differ only by the proxy hop. Client,
+threads over the backends itself, so the rows differ only by the proxy hop. Each client
+thread sends its own `X-Client` header, which consistent-hash is set to hash; ip-hash
+sees one client address (loopback), so it sends everything to one backend. Client,
 proxy and backends share the machine's cores, and the numbers reflect that.
 """
 
@@ -19,18 +28,23 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Callable, ContextManager, Iterator
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from common.http1 import NEED_DATA, ConnectionClosed, HTTPError, Response, ResponseParser  # noqa: E402
+from load_balancer.strategies import STRATEGIES  # noqa: E402
 
 BODY = b"x" * 100
+TCP_ALGORITHMS = ("round-robin", "least-connections", "ip-hash")  # source hashing, in TCP terms
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -44,10 +58,18 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
+class _Backend(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:
+        """A balancer stopped between rows resets its connections: no traceback for that."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 def serve_backend() -> None:
     """Child process: one backend on a free port; prints the port, serves until killed."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    server.daemon_threads = True
+    server = _Backend(("127.0.0.1", 0), _Handler)
     print(server.server_address[1], flush=True)
     server.serve_forever()
 
@@ -61,24 +83,24 @@ class Result:
     errors: int
 
     def row(self, mode: str, target: str) -> str:
-        return (f"{mode:<15}{target:<10}{self.requests:>9}{self.requests / self.elapsed:>10.0f}"
+        return (f"{mode:<15}{target:<36}{self.requests:>9}{self.requests / self.elapsed:>10.0f}"
                 f"{self.p50 * 1000:>10.2f}{self.p99 * 1000:>10.2f}{self.errors:>8}")
 
 
-HEADER = (f"{'mode':<15}{'target':<10}{'requests':>9}{'req/s':>10}"
+HEADER = (f"{'mode':<15}{'target':<36}{'requests':>9}{'req/s':>10}"
           f"{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}")
 
 
 def python_load(ports: list[int], connections: int, duration: float, keep_alive: bool) -> Result:
     """Closed-loop load from `connections` threads; thread i talks to ports[i % len]."""
     close = b"" if keep_alive else b"Connection: close\r\n"
-    request = b"GET / HTTP/1.1\r\nHost: bench\r\n" + close + b"\r\n"
     latencies: list[list[float]] = [[] for _ in range(connections)]  # one list per thread
     errors = [0] * connections
     deadline = time.perf_counter() + duration
 
     def worker(i: int) -> None:
         port, sock = ports[i % len(ports)], None
+        request = b"GET / HTTP/1.1\r\nHost: bench\r\nX-Client: %d\r\n%s\r\n" % (i, close)
         while time.perf_counter() < deadline:
             started = time.perf_counter()
             try:
@@ -150,18 +172,100 @@ def start_backends(n: int) -> tuple[list[subprocess.Popen], list[int]]:
     return procs, [int(proc.stdout.readline()) for proc in procs]
 
 
-def start_balancer(ports: list[int], algorithm: str) -> tuple[subprocess.Popen, int]:
-    args = [sys.executable, "-m", "load_balancer", "--listen", "127.0.0.1:0", "--algorithm", algorithm]
+@contextmanager
+def direct(ports: list[int]) -> Iterator[list[int]]:
+    yield ports
+
+
+@contextmanager
+def balancer(ports: list[int], *flags: str) -> Iterator[list[int]]:
+    """Our balancer in a process of its own, with these flags; yields [its port]."""
+    args = [sys.executable, "-m", "load_balancer", "--listen", "127.0.0.1:0", *flags]
     for port in ports:
         args += ["--backend", f"127.0.0.1:{port}"]
     proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    line = proc.stderr.readline()
-    match = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
-    if match is None:
-        proc.kill()
-        raise SystemExit(f"balancer did not start: {line}{proc.stderr.read()}")
-    threading.Thread(target=proc.stderr.read, daemon=True).start()  # keep its pipe drained
-    return proc, int(match.group(1))
+    try:
+        line = proc.stderr.readline()
+        match = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
+        if match is None:
+            raise SystemExit(f"balancer did not start: {line}{proc.stderr.read()}")
+        threading.Thread(target=proc.stderr.read, daemon=True).start()  # keep its pipe drained
+        yield [int(match.group(1))]
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+HAPROXY_CONFIG = """
+global
+    nbthread 1
+    maxconn 4096
+defaults
+    mode {mode}
+    timeout connect 2s
+    timeout client 60s
+    timeout server 30s
+frontend bench
+    bind 127.0.0.1:{port}
+    default_backend servers
+backend servers
+    balance roundrobin
+{servers}
+"""
+
+
+@contextmanager
+def haproxy(ports: list[int], mode: str) -> Iterator[list[int]]:
+    """HAProxy in `mode` (http or tcp), round-robin over the same backends; yields [its port]."""
+    port = _free_port()
+    servers = "\n".join(f"    server s{i} 127.0.0.1:{p}" for i, p in enumerate(ports))
+    with tempfile.NamedTemporaryFile("w", suffix=".cfg") as config:
+        config.write(HAPROXY_CONFIG.format(mode=mode, port=port, servers=servers))
+        config.flush()
+        proc = subprocess.Popen(["haproxy", "-db", "-f", config.name], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        try:
+            _wait_for_port(port, proc)
+            yield [port]
+        finally:
+            proc.terminate()
+            proc.wait(10)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_for_port(port: int, proc: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit("haproxy did not start")
+            time.sleep(0.05)
+
+
+Target = Callable[[], ContextManager[list[int]]]
+
+
+def targets(ports: list[int], algorithms: list[str]) -> Iterator[tuple[str, Target]]:
+    """(label, how to start it) for every row: each yields the ports to send the load to."""
+    yield "direct", lambda: direct(ports)
+    for algorithm in algorithms:
+        flags = ["--algorithm", algorithm]
+        if algorithm == "consistent-hash":
+            flags += ["--hash-key", "header:X-Client"]
+        yield f"lb http {algorithm}", lambda flags=flags: balancer(ports, *flags)
+    for algorithm in (a for a in TCP_ALGORITHMS if a in algorithms):
+        yield f"lb tcp {algorithm}", lambda a=algorithm: balancer(ports, "--mode", "tcp", "--algorithm", a)
+    if shutil.which("haproxy"):
+        for haproxy_mode in ("http", "tcp"):
+            yield f"haproxy {haproxy_mode} roundrobin", lambda m=haproxy_mode: haproxy(ports, m)
 
 
 def main() -> None:
@@ -169,30 +273,33 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backends", type=int, default=2)
     parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--duration", type=float, default=5.0)
+    parser.add_argument("--duration", type=float, default=3.0, help="seconds per row")
     parser.add_argument("--mode", choices=("keep-alive", "new-connection", "both"), default="both")
-    parser.add_argument("--algorithm", default="round-robin")
+    parser.add_argument("--algorithm", action="append", choices=sorted(STRATEGIES),
+                        help="only these algorithms (repeat; default: all)")
     parser.add_argument("--serve-backend", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_backend:
         serve_backend()
         return
     load = wrk_load if shutil.which("wrk") else python_load
+    algorithms = args.algorithm or list(STRATEGIES)
     backends, ports = start_backends(args.backends)
-    balancer, lb_port = start_balancer(ports, args.algorithm)
     try:
         print(f"load: {'wrk' if load is wrk_load else 'python threads'}, {args.connections} connections, "
-              f"{args.duration:g}s per row, {args.backends} backends, {args.algorithm}")
+              f"{args.duration:g}s per row, {args.backends} backends; haproxy: "
+              f"{'yes' if shutil.which('haproxy') else 'not installed'}")
         print(HEADER)
         modes = ("keep-alive", "new-connection") if args.mode == "both" else (args.mode,)
         for mode in modes:
             keep_alive = mode == "keep-alive"
-            for target, target_ports in (("direct", ports), ("balancer", [lb_port])):
-                load(target_ports, args.connections, 0.5, keep_alive)  # warm-up
-                print(load(target_ports, args.connections, args.duration, keep_alive).row(mode, target),
-                      flush=True)
+            for label, start in targets(ports, algorithms):
+                with start() as target_ports:
+                    load(target_ports, args.connections, 0.5, keep_alive)  # warm-up
+                    result = load(target_ports, args.connections, args.duration, keep_alive)
+                print(result.row(mode, label), flush=True)
     finally:
-        for proc in [balancer, *backends]:
+        for proc in backends:
             proc.terminate()
             proc.wait(10)
 

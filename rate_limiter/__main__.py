@@ -42,6 +42,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--key", action="append", metavar="KEY",
                         help="ip, endpoint, path, method, global or header:<Name>; repeat to combine")
     parser.add_argument("--on-store-error", choices=("allow", "deny", "local"))
+    parser.add_argument("--store-timeout", type=float, metavar="SECONDS",
+                        help="how long a store call may take before it counts as failed (0.1)")
     parser.add_argument("--dry-run", action="store_true", help="count and log, never refuse")
     parser.add_argument("--log-level", default="info", choices=LOG_LEVELS)
     return parser.parse_args(argv)
@@ -56,6 +58,8 @@ def build_config(args: argparse.Namespace) -> GatewayConfig:
             overrides[setting] = getattr(args, flag)
     if args.dry_run:
         overrides["dry_run"] = True
+    if args.store_timeout is not None:
+        overrides["breaker"] = {"timeout": args.store_timeout}
     policy = {name: getattr(args, name) for name in POLICY_FLAGS if getattr(args, name) is not None}
     if args.on_store_error is not None:
         policy["on_store_error"] = args.on_store_error

@@ -10,7 +10,6 @@ or N/<seconds>s, got '10/week'`. The settings are listed in docs/rate-limiter.md
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -84,8 +83,7 @@ def read_rate_limit(table: Table) -> RateLimitConfig:
     admin_text = table.string("admin", "")
     admin = parse_address(admin_text, table.field("admin"), allow_port_zero=True) if admin_text else None
     dry_run = table.boolean("dry_run", False)
-    trusted = tuple(_network(text, table.field("trusted_proxies"))
-                    for text in table.strings("trusted_proxies", ()))
+    trusted = table.networks("trusted_proxies")
     breaker = _breaker(table.table("breaker"))
     tiers, tier_names = _tiers(table.table("tiers"))
     policies = tuple(_policy(Table(item, f"{table.field('policy')}[{i}]"), tier_names, dry_run)
@@ -98,13 +96,6 @@ def read_rate_limit(table: Table) -> RateLimitConfig:
             raise ConfigError(f"{table.field('policy')}[{i}].name: {policy.name!r} is used twice")
         seen.add(policy.name)
     return RateLimitConfig(PolicySet(policies, tiers, trusted), store, breaker, admin)
-
-
-def _network(text: str, field: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
-    try:
-        return ipaddress.ip_network(text, strict=False)
-    except ValueError:
-        raise ConfigError(f"{field}: expected an address or network like 10.0.0.0/8, got {text!r}") from None
 
 
 def _breaker(table: Table) -> BreakerConfig:

@@ -1,7 +1,7 @@
 """The rate-limiting HTTP gateway: the load balancer's proxy, one upstream, one hook.
 
 Where it sits: `python -m rate_limiter` builds a `Gateway`. Forwarding is not written
-again here: the gateway *is* a `load_balancer.proxy.LoadBalancer` with a single
+again here: the gateway *is* a `load_balancer.balancer.LoadBalancer` with a single
 backend (the upstream) and the rate limiter's admission hook, so it inherits the
 proxy's HTTP/1.1 handling (common/http1.py), keep-alive pooling, streamed bodies,
 X-Forwarded-For and graceful drain. A load balancer with a `[rate_limit]` section
@@ -22,12 +22,12 @@ import logging
 
 from common.clock import Clock, SystemClock
 from load_balancer.accesslog import AccessLog
-from load_balancer.config import BackendConfig, Config as ProxyConfig, HealthConfig
-from load_balancer.proxy import LoadBalancer
+from load_balancer.balancer import LoadBalancer
+from load_balancer.config import DEFAULT_POOL, BackendConfig, Config as ProxyConfig, HealthConfig, PoolConfig
 from rate_limiter.admission import RateLimitAdmission
 from rate_limiter.breaker import CircuitBreaker, GuardedStore
 from rate_limiter.config import GatewayConfig, RateLimitConfig
-from rate_limiter.metrics import Metrics, MetricsServer
+from rate_limiter.metrics import Metrics, metrics_server
 from rate_limiter.stores import open_store
 
 log = logging.getLogger("rate_limiter.gateway")
@@ -44,7 +44,7 @@ class RateLimitService:
         self.metrics = Metrics(breaker)
         self.admission = RateLimitAdmission(config.policies, GuardedStore(store, breaker),
                                             clock=clock, metrics=self.metrics)
-        self.metrics_server = MetricsServer(self.metrics, *config.admin) if config.admin else None
+        self.metrics_server = metrics_server(self.metrics, *config.admin) if config.admin else None
         self.config = config
 
     @property
@@ -110,8 +110,8 @@ class Gateway(LimitedProxy):
         service = RateLimitService(config.rate_limit, clock)
         # One upstream: marking it down after failed forwards would only turn its
         # errors into 503s, so passive health checks are off.
-        proxy_config = ProxyConfig(config.listen[0], config.listen[1],
-                                   (BackendConfig(*config.upstream),),
-                                   health=HealthConfig(passive_fails=0))
+        upstream = PoolConfig(DEFAULT_POOL, (BackendConfig(*config.upstream),),
+                              health=HealthConfig(passive_fails=0))
+        proxy_config = ProxyConfig(config.listen[0], config.listen[1], (upstream,))
         super().__init__(service, LoadBalancer(proxy_config, clock=clock, access_log=access_log,
                                                admission=service.admission))

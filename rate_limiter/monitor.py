@@ -4,7 +4,7 @@
     python -m rate_limiter.monitor --url ... --duration 30 --output limits.png    # headless
 
 Where it sits: outside the gateway, like any Prometheus scraper. It polls the admin
-port's /metrics (rate_limiter/metrics.py writes it, `metrics.parse` reads it back),
+port's /metrics (rate_limiter/metrics.py writes it, `common.prometheus.parse` reads it back),
 turns the counters' growth between two polls into a rate, and plots one line per
 policy and result: allowed solid, limited dashed, shadow-limited dotted. With
 `--output` it polls for `--duration` seconds and writes a PNG or PDF (no display
@@ -20,7 +20,8 @@ import urllib.request
 from collections import defaultdict
 from typing import Callable
 
-from rate_limiter.metrics import RESULTS, parse
+from common.prometheus import parse
+from rate_limiter.metrics import RESULTS
 
 STYLES = {"allowed": "-", "limited": "--", "shadow_limited": ":"}
 

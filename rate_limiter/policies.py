@@ -5,7 +5,7 @@ into a `RequestInfo`, asks every `Policy` whether it applies, and gets one `Chec
 (algorithm, key, cost) per applicable policy for the store to decide together.
 
 * Key extractors, by name (`KEY_EXTRACTORS`): `ip` (the client; X-Forwarded-For is
-  believed only when the peer is a configured trusted proxy), `endpoint` (method plus
+  believed only when the peer is a configured trusted proxy, common/clientip.py), `endpoint` (method plus
   the matched path template, or the raw path), `path`, `method`, `global` (one bucket
   for everyone), and `header:<Name>` (an API key, a tenant id). A list of them combines
   into one key: `["ip", "endpoint"]` limits each client on each endpoint.
@@ -21,16 +21,15 @@ Nothing here does I/O: it is all functions of the request head, tested as such.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
+from common.clientip import IPNetwork, client_ip
 from common.http1 import Headers
 from rate_limiter.algorithms import Algorithm
 from rate_limiter.stores import Check
 
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 ON_STORE_ERROR = ("allow", "deny", "local")  # what a policy does when the store fails
 
 
@@ -46,35 +45,6 @@ class RequestInfo:
     @classmethod
     def from_target(cls, method: str, target: str, headers: Headers, peer: str) -> RequestInfo:
         return cls(method, target.split("?", 1)[0], headers, peer)
-
-
-# --- the client's address -----------------------------------------------------------------
-
-
-def client_ip(request: RequestInfo, trusted: tuple[IPNetwork, ...]) -> str:
-    """The client's address, seeing through trusted proxies and nothing else.
-
-    Anyone can send `X-Forwarded-For: 1.2.3.4`, so the header is believed only when the
-    connection comes from a proxy we trust. Each proxy appends the address it saw, so
-    the list is read right to left, skipping our own proxies: the first address not
-    ours is the client (anything further left was written by the client itself).
-    """
-    if not _is_trusted(request.peer, trusted):
-        return request.peer
-    hops = [hop.strip() for value in request.headers.get_all("x-forwarded-for")
-            for hop in value.split(",") if hop.strip()]
-    for hop in reversed(hops):
-        if not _is_trusted(hop, trusted):
-            return hop
-    return hops[0] if hops else request.peer  # a chain of our proxies only
-
-
-def _is_trusted(address: str, trusted: tuple[IPNetwork, ...]) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(ip in network for network in trusted)
 
 
 # --- routes ---------------------------------------------------------------------------------
@@ -133,7 +103,7 @@ def _endpoint(request: RequestInfo, context: KeyContext) -> str:
 
 
 KEY_EXTRACTORS: dict[str, Extractor] = {
-    "ip": lambda request, context: client_ip(request, context.trusted_proxies),
+    "ip": lambda request, context: client_ip(request.peer, request.headers, context.trusted_proxies),
     "endpoint": _endpoint,
     "path": lambda request, context: request.path,
     "method": lambda request, context: request.method,

@@ -20,12 +20,12 @@ from pathlib import Path
 
 import pytest
 
+from common.prometheus import parse
 from load_balancer.accesslog import AccessLog
 from rate_limiter.config import from_mapping
 from rate_limiter.gateway import Gateway
-from rate_limiter.metrics import parse
 from tests.conftest import free_port
-from tests.integration.test_load_balancer import TestBackend, fetch, wait_until
+from tests.integration.helpers import TestBackend, fetch, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 PER_IP = {"name": "per-ip", "limit": "3/minute", "algorithm": "fixed-window"}

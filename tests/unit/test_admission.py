@@ -8,10 +8,10 @@ import pytest
 
 from common.clock import FakeClock
 from common.http1 import Headers, Request
+from common.prometheus import parse
 from rate_limiter.admission import RateLimitAdmission
 from rate_limiter.algorithms import Limit, create
 from rate_limiter.breaker import CircuitBreaker, GuardedStore
-from rate_limiter.metrics import parse
 from rate_limiter.policies import Policy, PolicySet, RequestInfo, Route
 from tests.unit.test_breaker import FlakyStore
 

@@ -105,7 +105,7 @@ def test_failed_forwards_take_a_backend_down_without_waiting_for_a_check():
     for _ in range(3):
         h.monitor.record_forward(h.backend(9001), ok=False, detail="connect: Connection refused")
     assert h.serving() == [9002]
-    assert (h.backend(9001).requests, h.backend(9001).failures) == (3, 3)
+    assert (h.backend(9001).stats.requests, h.backend(9001).stats.errors) == (3, 3)
 
 
 def test_a_successful_forward_resets_the_count_of_failed_ones():

@@ -1,48 +1,19 @@
-"""Policies as functions of a request head: client IPs, routes, keys, tiers, costs."""
+"""Policies as functions of a request head: routes, keys, tiers, costs."""
 
 from __future__ import annotations
-
-import ipaddress
 
 import pytest
 
 from common.http1 import Headers
 from rate_limiter.algorithms import Limit, create
-from rate_limiter.policies import Policy, PolicySet, RequestInfo, Route, Tiers, client_ip, extractor
+from rate_limiter.policies import Policy, PolicySet, RequestInfo, Route, Tiers, extractor
 
-PROXIES = (ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("127.0.0.1/32"))
 TEN_PER_SECOND = create("token-bucket", Limit(10, 1.0))
 
 
 def request(path: str = "/", method: str = "GET", peer: str = "203.0.113.9", **headers: str) -> RequestInfo:
     fields = Headers((name.replace("_", "-"), value) for name, value in headers.items())
     return RequestInfo.from_target(method, path, fields, peer)
-
-
-# --- client IP -----------------------------------------------------------------------------
-
-def test_a_direct_client_is_its_peer_address_whatever_it_claims():
-    spoofed = request(peer="203.0.113.9", X_Forwarded_For="1.2.3.4")
-    assert client_ip(spoofed, PROXIES) == "203.0.113.9"
-
-
-def test_behind_a_trusted_proxy_the_forwarded_address_is_believed():
-    assert client_ip(request(peer="10.0.0.2", X_Forwarded_For="198.51.100.7"), PROXIES) == "198.51.100.7"
-
-
-def test_the_rightmost_untrusted_hop_wins_over_what_the_client_wrote():
-    # The client sent "X-Forwarded-For: 1.2.3.4"; our two proxies appended what they saw.
-    forwarded = request(peer="10.0.0.2", X_Forwarded_For="1.2.3.4, 198.51.100.7, 10.0.0.5")
-    assert client_ip(forwarded, PROXIES) == "198.51.100.7"
-
-
-def test_forwarded_for_split_over_several_header_lines_is_one_list():
-    fields = Headers([("X-Forwarded-For", "1.2.3.4"), ("X-Forwarded-For", "198.51.100.7")])
-    assert client_ip(RequestInfo("GET", "/", fields, "127.0.0.1"), PROXIES) == "198.51.100.7"
-
-
-def test_without_trusted_proxies_the_header_is_ignored():
-    assert client_ip(request(peer="10.0.0.2", X_Forwarded_For="198.51.100.7"), ()) == "10.0.0.2"
 
 
 # --- routes ---------------------------------------------------------------------------------

@@ -185,3 +185,12 @@ def test_the_load_balancer_reads_a_rate_limit_section_with_the_same_rules():
         balancer_config({**raw, "rate_limit": {"policy": [{"name": "p", "limit": "5/week"}]}})
     with pytest.raises(ConfigError, match=re.escape("rate_limit.stor: unknown setting")):
         balancer_config({**raw, "rate_limit": {**raw["rate_limit"], "stor": "x"}})
+
+
+def test_store_timeout_flag_sets_the_breaker_timeout_and_keeps_its_other_settings(tmp_path):
+    path = tmp_path / "limits.toml"
+    path.write_text('upstream = "127.0.0.1:9001"\n[breaker]\nfailure_threshold = 7\n'
+                    '[[policy]]\nname = "p"\nlimit = "5/second"\n')
+    config = build_config(parse_args(["--config", str(path), "--store-timeout", "2.5"]))
+    assert config.rate_limit.breaker.timeout == 2.5
+    assert config.rate_limit.breaker.failure_threshold == 7

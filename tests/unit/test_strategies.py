@@ -31,7 +31,7 @@ def picks(strategy, snapshot: Snapshot, n: int, request: RequestInfo = REQUEST) 
 
 def test_every_algorithm_is_registered_by_its_config_name():
     assert set(STRATEGIES) == {"round-robin", "weighted-round-robin", "least-connections",
-                               "ip-hash", "random-two-choices"}
+                               "ip-hash", "random-two-choices", "consistent-hash"}
     assert isinstance(create("least-connections"), LeastConnections)
 
 
