@@ -1,5 +1,6 @@
 # Quick start: `make run` starts the Redis clone on port 6379, `make test` runs the suite.
 # Both create the virtualenv in .venv on first use and install what they need.
+# `make docs` regenerates docs/commands.md from the command table (a test checks it).
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
@@ -7,7 +8,7 @@ PY     := $(VENV)/bin/python
 PORT   ?= 6379
 ARGS   ?=
 
-.PHONY: run test clean
+.PHONY: run test docs clean
 
 $(VENV)/.runtime: requirements.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11)' 2>/dev/null || { echo "need Python 3.11+ (set PYTHON=...)"; exit 1; }
@@ -24,6 +25,9 @@ run: $(VENV)/.runtime
 
 test: $(VENV)/.dev
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+docs: $(VENV)/.runtime
+	$(PY) -m redis_clone.commanddocs docs/commands.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

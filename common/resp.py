@@ -62,6 +62,10 @@ class Status(str):
     """A simple string reply (`+OK`)."""
 
 
+OK = Status("OK")
+"""The shared +OK reply (Redis's `shared.ok`): what a command that just succeeds returns."""
+
+
 class ErrorReply(str):
     """An error reply (`-ERR ...`, or RESP3 `!` blob error). The text includes the code."""
 

@@ -15,6 +15,10 @@ The lock is not reentrant: a thread holding it must not ask for it again (a read
 asks for a second read while a writer waits would deadlock, as it would in Redis's
 single thread if a command called back into the event loop). Callers that need "write,
 then read" do both under the write lock.
+
+`acquire_read(timeout)` / `acquire_write(timeout)` give up after `timeout` seconds and
+return False. The dispatcher waits in such slices so that a client stuck behind a long
+Lua script can wake up and answer -BUSY instead of waiting for the script to end.
 """
 
 from __future__ import annotations
@@ -31,11 +35,13 @@ class RWLock:
         self._writer = False         # a thread is inside the write section
         self._writers_waiting = 0    # writers queued: new readers must wait for them
 
-    def acquire_read(self) -> None:
+    def acquire_read(self, timeout: float | None = None) -> bool:
+        """Enter a read section; False if `timeout` seconds passed first (None: wait forever)."""
         with self._cond:
-            while self._writer or self._writers_waiting:
-                self._cond.wait()
+            if not self._cond.wait_for(lambda: not (self._writer or self._writers_waiting), timeout):
+                return False
             self._readers += 1
+            return True
 
     def release_read(self) -> None:
         with self._cond:
@@ -43,15 +49,21 @@ class RWLock:
             if self._readers == 0:
                 self._cond.notify_all()
 
-    def acquire_write(self) -> None:
+    def acquire_write(self, timeout: float | None = None) -> bool:
+        """Enter the write section; False if `timeout` seconds passed first (None: wait forever)."""
         with self._cond:
             self._writers_waiting += 1
+            acquired = False
             try:
-                while self._writer or self._readers:
-                    self._cond.wait()
+                acquired = self._cond.wait_for(lambda: not (self._writer or self._readers), timeout)
             finally:
                 self._writers_waiting -= 1
-            self._writer = True
+                if not acquired:
+                    # Readers queued behind this writer must not wait for it any longer.
+                    self._cond.notify_all()
+            if acquired:
+                self._writer = True
+            return acquired
 
     def release_write(self) -> None:
         with self._cond:

@@ -1,8 +1,10 @@
 """`python -m redis_clone [redis.conf] [--port 6379] [--bind 127.0.0.1] [--name value ...]`
 
 Command line compatible with redis-server's: an optional config file in redis.conf
-syntax, then any parameter as `--name value` (which wins over the file). SIGINT and
-SIGTERM shut the server down cleanly, like SHUTDOWN.
+syntax, then any parameter as `--name value` (which wins over the file). The dump
+(`dir`/`dbfilename`) is loaded before serving; a file that cannot be loaded stops the
+start with a message saying why. SIGINT and SIGTERM shut the server down cleanly, like
+SHUTDOWN (saving first when save points are configured).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import signal
 import sys
 
 from redis_clone.config import Config, ConfigError
+from redis_clone.persistence.rdb import RdbError
 from redis_clone.server import RedisServer
 from redis_clone.state import REDIS_VERSION
 
@@ -45,8 +48,14 @@ def main(argv: list[str] | None = None) -> int:
                         datefmt="%d %b %Y %H:%M:%S",
                         filename=config.get("logfile") or None)
     server = RedisServer(config)
+    try:
+        server.state.persistence.load_at_startup()  # before serving, as Redis does
+    except (OSError, RdbError) as err:
+        logging.getLogger("redis_clone").warning(
+            "Fatal error loading the DB from %s: %s. Exiting.", server.state.persistence.path, err)
+        return 1
     for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: server.request_shutdown())
+        signal.signal(signum, lambda signum, _frame: server.shutdown_on_signal(signum))
     try:
         server.serve_forever()
     except OSError as err:

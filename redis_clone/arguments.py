@@ -44,6 +44,40 @@ def parse_int_at_least(arg: bytes, low: int, error: str) -> int:
     return value
 
 
+def parse_mpop(args: list[bytes], ends: tuple[str, str]) -> tuple[list[bytes], str, int]:
+    """`numkeys key [key ...] <end> [COUNT count]`, the tail LMPOP and ZMPOP share (and
+    their blocking forms, after the timeout): `ends` names the two words allowed for
+    the end to pop from ("LEFT", "RIGHT" or "MIN", "MAX"). Returns (keys, end, count),
+    with `end` uppercased and count 1 when not given. COUNT twice is a syntax error."""
+    numkeys = parse_int_at_least(args[0], 1, errors.NUMKEYS_NOT_POSITIVE)
+    where = numkeys + 1
+    if where >= len(args) or keyword(args[where]) not in ends:
+        raise RedisError(errors.SYNTAX)  # no room left for the end word, or a wrong one
+    count = None
+    i = where + 1
+    while i < len(args):
+        if count is None and keyword(args[i]) == "COUNT" and i + 1 < len(args):
+            count = parse_int_at_least(args[i + 1], 1, errors.COUNT_NOT_POSITIVE)
+            i += 2
+        else:
+            raise RedisError(errors.SYNTAX)
+    return args[1:where], keyword(args[where]), count or 1
+
+
+def clamp_range(start: int, stop: int, length: int) -> tuple[int, int] | None:
+    """The index-range rule of LRANGE, LTRIM, ZRANGE and ZREMRANGEBYRANK: inclusive
+    ends, negative ones counting from the end, out-of-range ones clamped to the value.
+    Returns the 0-based (first, last), or None when the range is empty."""
+    if start < 0:
+        start += length
+    if stop < 0:
+        stop += length
+    start = max(start, 0)
+    if start > stop or start >= length:
+        return None
+    return start, min(stop, length - 1)
+
+
 def parse_float(arg: bytes, error: str = errors.NOT_FLOAT) -> float:
     """A double as Redis's getDoubleFromObject (string2d): the whole argument must be a
     strtod number, with no leading space, that neither overflows nor underflows to zero.

@@ -47,6 +47,12 @@ if TYPE_CHECKING:
 
 BLOCKED_FLAG = "b"  # CLIENT LIST flags=b while a client waits
 
+# The one way serving differs from Redis (docs/commands.md lists it for each command).
+SERVED_FROM_FIRST_KEY = (
+    "When one write fills several of the keys a client waits on (a MULTI block, say), the "
+    "client is served from the first of its keys that holds data; Redis serves it from the "
+    "key that was filled first.")
+
 
 @dataclass
 class Block:
@@ -62,6 +68,9 @@ class Block:
     timeout: float                  # seconds; 0 waits forever
     attempt: Callable[[], object]
     timeout_reply: object = NULL_ARRAY
+    # The reply inside MULTI or a script, where nothing may block (registry.call): the
+    # timeout reply, except for BLMOVE/BRPOPLPUSH, which Redis answers with a nil bulk.
+    nonblocking_reply: object = NULL_ARRAY
 
 
 def parse_timeout(arg: bytes) -> float:

@@ -2,8 +2,8 @@
 
 A `ClientState` is what Redis keeps in its `client` struct minus the socket and buffers
 (those belong to `server.py`): an id, a name, the selected database, the RESP version
-agreed with HELLO, and a few timestamps for CLIENT LIST / INFO. Commands read and change
-it through `ctx.client`.
+agreed with HELLO, its MULTI/WATCH state, and a few timestamps for CLIENT LIST / INFO.
+Commands read and change it through `ctx.client`.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from __future__ import annotations
 import itertools
 import threading
 from dataclasses import dataclass, field
+
+from redis_clone.transactions import Transaction
 
 
 @dataclass(eq=False)
@@ -27,6 +29,7 @@ class ClientState:
     last_command: str = "NULL"
     close_after_reply: bool = False  # QUIT, protocol errors: send the reply, then hang up
     flags: set[str] = field(default_factory=set)
+    transaction: Transaction = field(default_factory=Transaction)  # MULTI queue, WATCHed keys
 
 
 class ClientRegistry:

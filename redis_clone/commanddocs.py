@@ -13,15 +13,21 @@ module derives the rest the way Redis's own files are written:
 
 Left out on purpose: per-argument "since" and "history" (not in a syntax line), movable
 keys, and argument names for groups, which we build from their members ("nx_xx").
+
+The same specs render the human reference, docs/commands.md (`markdown_reference`, run
+by `make docs`), with the one field COMMAND DOCS has no room for: `differences`.
 """
 
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
 
 from common.resp import RespSet, Status
-from redis_clone.registry import CommandSpec, Flag
+from redis_clone.registry import COMMANDS, CommandSpec, Flag
 
 # A command's group -> the ACL category Redis's JSON files give its commands.
 GROUP_CATEGORIES = {
@@ -281,3 +287,101 @@ def _convert(node: tuple) -> Argument:
         Argument("_".join(c.name for c in choices), "oneof", arguments=choices)
     argument.optional = argument.optional or not required
     return argument
+
+
+# --- docs/commands.md -----------------------------------------------------------------
+
+REFERENCE_PATH = "docs/commands.md"
+
+_REFERENCE_INTRO = """\
+# Command reference
+
+<!-- Generated from the command table by `make docs` (redis_clone/commanddocs.py).
+     Do not edit: change the @command registration instead. -->
+
+Every command the Redis clone supports, by group. Each one lists its syntax (Redis's
+notation: `[x]` optional, `<a | b>` one of, `x [x ...]` one or more), what it does, its
+time complexity as Redis documents it, and how it knowingly differs from Redis 7.0.
+The same registrations answer `COMMAND DOCS`, which is where `redis-cli` hints come from.
+"""
+
+
+def markdown_reference(table: Iterable[CommandSpec]) -> str:
+    """docs/commands.md for the commands in `table`.
+
+    Groups are sorted by name, commands by name within their group, and subcommands
+    follow their container, so the text depends only on the table, never on the order
+    modules registered their commands in: the file changes exactly when a spec does.
+    """
+    groups: dict[str, list[CommandSpec]] = {}
+    for spec in table:
+        groups.setdefault(spec.group, []).append(spec)
+    for specs in groups.values():
+        specs.sort(key=lambda spec: spec.name)
+    ordered = sorted(groups.items())
+    entries = [entry for _, specs in ordered for spec in specs for entry in _with_subcommands(spec)]
+    subcommands = sum(len(spec.subcommands) for _, specs in ordered for spec in specs)
+
+    lines = [_REFERENCE_INTRO,
+             f"{len(entries) - subcommands} commands and {subcommands} subcommands "
+             f"in {len(ordered)} groups.", "",
+             "| group | commands |", "|---|---|"]
+    for group, specs in ordered:
+        lines.append(f"| [{group}](#{_anchor('group: ' + group)}) | "
+                     + ", ".join(_link(spec) for spec in specs) + " |")
+    differing = sorted((spec for spec in entries if spec.differences), key=_title)
+    if differing:
+        lines += ["", "Known differences from Redis: " + ", ".join(map(_link, differing)) + "."]
+    for group, specs in ordered:
+        lines += ["", f"## Group: {group}"]
+        for spec in specs:
+            for entry in _with_subcommands(spec):
+                lines += _entry(entry)
+    return "\n".join(lines) + "\n"
+
+
+def _with_subcommands(spec: CommandSpec) -> list[CommandSpec]:
+    return [spec, *sorted(spec.subcommands.values(), key=lambda sub: sub.name)]
+
+
+def _entry(spec: CommandSpec) -> list[str]:
+    lines = ["", f"### {_title(spec)}", "", f"`{spec.syntax}`", ""]
+    if spec.summary:
+        lines += [_escape(spec.summary), ""]
+    lines.append(f"- Complexity: {_escape(spec.complexity)}")
+    lines.append(f"- Available since: {spec.since}")
+    if spec.differences:
+        lines.append(f"- **Differs from Redis:** {_escape(spec.differences)}")
+    return lines
+
+
+def _title(spec: CommandSpec) -> str:
+    return spec.name.upper().replace("|", " ")  # "config|get" -> "CONFIG GET"
+
+
+def _link(spec: CommandSpec) -> str:
+    return f"[{_title(spec)}](#{_anchor(_title(spec))})"
+
+
+def _anchor(heading: str) -> str:
+    """The id GitHub gives a heading: lowercase, punctuation dropped, spaces -> '-'."""
+    return re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-")
+
+
+# Characters that would turn plain text into Markdown: "O(N*M) ... O(M*log(M))" would
+# otherwise set the part between the two stars in italics.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>])")
+
+
+def _escape(text: str) -> str:
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+
+
+def main(argv: list[str]) -> None:
+    """`make docs`: write the reference to the path given (default docs/commands.md)."""
+    import redis_clone.commands  # noqa: F401  (fills the table; it imports this module, so late)
+    Path(argv[0] if argv else REFERENCE_PATH).write_text(markdown_reference(COMMANDS))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

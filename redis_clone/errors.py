@@ -21,6 +21,19 @@ class RedisError(Exception):
         self.message = message
 
 
+class UnknownCommand(RedisError):
+    """No such command or subcommand (scripts report these with their own text)."""
+
+
+class WrongArity(RedisError):
+    """The command exists but got the wrong number of arguments."""
+
+
+class Refused(RedisError):
+    """The command was turned away before it could run (BUSY while it waited for the
+    keyspace lock): for MULTI/EXEC that counts like an unknown command."""
+
+
 SYNTAX = "ERR syntax error"
 WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
 NOT_INTEGER = "ERR value is not an integer or out of range"
@@ -90,6 +103,56 @@ LPOS_RANK_ZERO = ("ERR RANK can't be zero: use 1 to start from the first match, 
                   "second ... or use negative to start from the end of the list")
 LPOS_COUNT_NEGATIVE = "ERR COUNT can't be negative"
 LPOS_MAXLEN_NEGATIVE = "ERR MAXLEN can't be negative"
+
+# Transactions (transactions.py, commands/transactions.py)
+MULTI_NESTED = "ERR MULTI calls can not be nested"
+EXEC_WITHOUT_MULTI = "ERR EXEC without MULTI"
+DISCARD_WITHOUT_MULTI = "ERR DISCARD without MULTI"
+WATCH_INSIDE_MULTI = "ERR WATCH inside MULTI is not allowed"
+EXECABORT = "EXECABORT Transaction discarded because of previous errors."
+NOT_ALLOWED_IN_MULTI = "ERR Command not allowed inside a transaction"
+
+# Persistence (persistence/snapshots.py, commands/persistence.py, SHUTDOWN, DEBUG RELOAD)
+MISCONF = (
+    "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist "
+    "to disk. Commands that may modify the data set are disabled, because this instance is "
+    "configured to report errors during writes if RDB snapshotting fails "
+    "(stop-writes-on-bgsave-error option). Please check the Redis logs for details about the "
+    "RDB error.")
+BGSAVE_IN_PROGRESS = "ERR Background save already in progress"
+SAVE_FAILED = "ERR"  # SAVE / BGSAVE that could not write or fork: the log says why
+SHUTDOWN_FAILED = "ERR Errors trying to SHUTDOWN. Check logs."
+RELOAD_OPTIONS = "ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options."
+RELOAD_FAILED = "ERR Error trying to load the RDB dump"
+
+# Scripting (scripting.py, commands/scripting.py). cjson's own messages ("Cannot
+# serialise ...", "Expected value but found ...") live with it in redis_clone/lua/cjson.lua.
+NOSCRIPT = "NOSCRIPT No matching script. Please use EVAL."
+NUMKEYS_NEGATIVE = "ERR Number of keys can't be negative"
+BUSY = "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."
+NOTBUSY = "NOTBUSY No scripts in execution right now."
+UNKILLABLE = ("UNKILLABLE Sorry the script already executed write commands against the dataset. "
+              "You can either wait the script termination or kill the server in a hard way "
+              "using the SHUTDOWN NOSAVE command.")
+SCRIPT_KILLED = "ERR Script killed by user with SCRIPT KILL..."
+SCRIPT_FLUSH_MODE = "ERR SCRIPT FLUSH only support SYNC|ASYNC option"
+SCRIPT_UNKNOWN_COMMAND = "ERR Unknown Redis command called from script"
+SCRIPT_WRONG_ARITY = "ERR Wrong number of args calling Redis command from script"
+SCRIPT_COMMAND_NOT_ALLOWED = "ERR This Redis command is not allowed from script"
+SCRIPT_WRITE_IN_READONLY = "ERR Write commands are not allowed from read-only scripts."
+SCRIPT_NO_ARGUMENTS = "ERR Please specify at least one argument for this redis lib call"
+SCRIPT_BAD_ARGUMENT = "ERR Lua redis lib command arguments must be strings or integers"
+SCRIPT_SHA1HEX_ARITY = "ERR wrong number of arguments"
+SCRIPT_LOG_ARITY = "ERR redis.log() requires two arguments or more."
+SCRIPT_LOG_LEVEL_NOT_NUMBER = "ERR First argument must be a number (log level)."
+SCRIPT_LOG_LEVEL_INVALID = "ERR Invalid debug level."
+SCRIPT_SETRESP_ARITY = "ERR redis.setresp() requires one argument."
+SCRIPT_SETRESP_VERSION = "ERR RESP version must be 2 or 3."
+SCRIPT_SET_REPL_ARITY = "ERR redis.set_repl() requires two arguments."
+SCRIPT_SET_REPL_FLAGS = "ERR Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE."
+SHEBANG_INVALID = "ERR Invalid script shebang"
+SHEBANG_NO_ENGINE = "ERR Invalid engine in script shebang"
+
 
 # Why a parameter was refused (config.py): the text after "CONFIG SET failed (possibly
 # related to argument 'x') - ", or after the line quoted by a redis.conf error.
@@ -201,6 +264,32 @@ def at_least_one_input_key(command: str) -> str:
 def value_out_of_range(low: int, high: int) -> str:
     """An integer argument outside the range the command accepts (getRangeLongFromObject)."""
     return f"ERR value is out of range, value must between {low} and {high}"
+
+
+def exec_aborted_because(message: str) -> str:
+    """EXEC itself refused before running (BUSY...): the transaction is discarded."""
+    return f"EXECABORT Transaction discarded because of: {message}"
+
+
+def script_compile_error(lua_message: str) -> str:
+    return f"ERR Error compiling script (new function): {lua_message}"
+
+
+def script_failed(message: str, sha: str, source: str, line: int) -> str:
+    """A script's runtime error, with where it happened: Redis 7's reference suffix."""
+    return f"{message} script: {sha}, on {source}:{line}."
+
+
+def shebang_unknown_engine(engine: str) -> str:
+    return f"ERR Unexpected engine in script shebang: {engine}"
+
+
+def shebang_unknown_flag(flag: str) -> str:
+    return f"ERR Unexpected flag in script shebang: {flag}"
+
+
+def shebang_unknown_option(option: str) -> str:
+    return f"ERR Unknown lua shebang option: {option}"
 
 
 def _c_string(data: bytes) -> bytes:

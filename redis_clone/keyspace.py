@@ -20,12 +20,18 @@ Expiry, as in Redis, happens two ways:
   keys nobody reads again, without ever scanning the whole keyspace.
 
 Deadlines are absolute Unix times in milliseconds, from the injected clock.
+
+Every change to a key goes through the write methods below, which is why they are also
+where WATCH learns about changes (Redis's signalModifiedKey): each calls `_touched()`,
+which marks dirty the transactions watching that key (see transactions.py). A handler
+that changes a value in place (HSET on an existing hash...) must call `modified()`.
 """
 
 from __future__ import annotations
 
 import random
-from typing import Callable, Iterator
+import threading
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from common.clock import Clock, SystemClock
 from common.rwlock import RWLock
@@ -34,6 +40,9 @@ from redis_clone.blocking import BlockedClients
 from redis_clone.densedict import DenseDict
 from redis_clone.errors import RedisError
 from redis_clone.stats import Stats
+
+if TYPE_CHECKING:
+    from redis_clone.transactions import Transaction
 
 # Python class -> the name TYPE and SCAN TYPE use. Data-type modules add theirs.
 TYPE_NAMES: dict[type, str] = {bytes: "string"}
@@ -54,6 +63,12 @@ class Database:
         self._keyspace = keyspace
         self.data = DenseDict()     # key -> value
         self.expires = DenseDict()  # key -> deadline (ms); only keys that have a TTL
+        # key -> transactions WATCHing it; guarded by keyspace.watch_lock
+        self.watchers: dict[bytes, set["Transaction"]] = {}
+
+    @property
+    def keyspace(self) -> "Keyspace":
+        return self._keyspace
 
     def __len__(self) -> int:
         return len(self.data)
@@ -80,6 +95,10 @@ class Database:
 
     def exists(self, key: bytes) -> bool:
         return key in self.data and not self._expired(key)
+
+    def logically_expired(self, key: bytes) -> bool:
+        """Past its deadline but not reclaimed yet (a read hides it, nothing deleted it)."""
+        return key in self.data and self._expired(key)
 
     def deadline(self, key: bytes) -> int | None:
         """The key's expiry deadline in ms, or None if it has none (or does not exist)."""
@@ -133,6 +152,7 @@ class Database:
         if not keep_ttl:
             self.expires.pop(key)
         self._keyspace.dirty += 1
+        self._touched(key)
         # A new value (RENAME, COPY, SORT STORE, a first LPUSH...) may be what a blocked
         # client waits for: Redis's dbAdd signals it the same way.
         self.signal_ready(key)
@@ -141,6 +161,14 @@ class Database:
         """Note that the value at `key` was changed in place (HSET on an existing
         hash...), which set() would otherwise have counted as a change."""
         self._keyspace.dirty += 1
+        self._touched(key)
+
+    def _touched(self, key: bytes) -> None:
+        """The key changed (value, TTL, existence): transactions watching it must fail."""
+        if self.watchers:  # the common case, no WATCH anywhere, costs one test
+            with self._keyspace.watch_lock:
+                for transaction in self.watchers.get(key, ()):
+                    transaction.touched((self.index, key), key in self.data)
 
     def signal_ready(self, key: bytes) -> None:
         """Elements were added at `key`: clients blocked on it (BLPOP, BZPOPMIN...) get
@@ -156,6 +184,7 @@ class Database:
             return False
         self.expires.pop(key)
         self._keyspace.dirty += 1
+        self._touched(key)
         return True
 
     def set_deadline(self, key: bytes, deadline_ms: int) -> None:
@@ -166,23 +195,31 @@ class Database:
             return
         self.expires[key] = deadline_ms
         self._keyspace.dirty += 1
+        self._touched(key)
 
     def persist(self, key: bytes) -> bool:
         if self.exists(key) and self.expires.pop(key) is not None:
             self._keyspace.dirty += 1
+            self._touched(key)
             return True
         return False
 
     def flush(self) -> None:
+        # Only watched keys that existed count as changed (touchAllWatchedKeysInDb).
+        with self._keyspace.watch_lock:
+            doomed = [key for key in self.watchers if key in self.data]
         self._keyspace.dirty += len(self.data)
         self.data.clear()
         self.expires.clear()
+        for key in doomed:
+            self._touched(key)
 
     def _remove_expired(self, key: bytes) -> None:
         self.data.pop(key)
         self.expires.pop(key)
         self._keyspace.stats.incr("expired_keys")
         self._keyspace.dirty += 1
+        self._touched(key)
 
     def expire_sample(self, rng: random.Random = random) -> tuple[int, int]:
         """One active-expiry round: check up to 20 random keys with a TTL.
@@ -207,9 +244,10 @@ class Keyspace:
     def __init__(self, databases: int = 16, clock: Clock | None = None,
                  stats: Stats | None = None) -> None:
         self.lock = RWLock()
+        self.watch_lock = threading.Lock()  # guards WATCH bookkeeping, see transactions.py
         self.clock = clock or SystemClock()
         self.stats = stats or Stats()
-        self.dirty = 0  # changes since the last save (INFO rdb_changes_since_last_save)
+        self.dirty = 0  # changes ever made; persistence counts those since the last save
         self.blocking = BlockedClients(self)  # clients waiting in BLPOP & co, see blocking.py
         self.dbs = [Database(i, self) for i in range(databases)]
         self._next_expire_db = 0  # where the next active-expiry cycle starts

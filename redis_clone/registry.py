@@ -20,18 +20,22 @@ arguments after the command (and subcommand) name, and *returns* its reply value
 
 `execute()` also takes the keyspace lock the flags ask for: a shared read lock for
 READONLY commands, the exclusive write lock for WRITE commands, none for commands that
-do not touch keys (PING, CLIENT...). The handler's docstring's first line is its syntax;
-COMMAND DOCS builds its argument lists from it.
+do not touch keys (PING, CLIENT...). Commands that run other commands (EXEC, EVAL)
+take the write lock themselves with `locked()` and run each inner command with
+`call()`, which never takes it again (the lock is not reentrant). The handler's
+docstring's first line is its syntax; COMMAND DOCS builds its argument lists from it.
 """
 
 from __future__ import annotations
 
 import enum
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 from common.resp import ErrorReply
-from redis_clone import errors
+from redis_clone import errors, transactions
+from redis_clone.blocking import Block
 from redis_clone.errors import RedisError
 
 if TYPE_CHECKING:
@@ -54,6 +58,7 @@ class Flag(enum.Flag):
     SKIP_SLOWLOG = enum.auto()
     FAST = enum.auto()       # O(1) or O(log N): never blocks the server for long
     NO_AUTH = enum.auto()
+    NO_ASYNC_LOADING = enum.auto()  # refused while a replica loads in the background
     NO_MULTI = enum.auto()
     ALLOW_BUSY = enum.auto()
 
@@ -65,7 +70,11 @@ class Flag(enum.Flag):
 WRITE, READONLY, DENYOOM, ADMIN = Flag.WRITE, Flag.READONLY, Flag.DENYOOM, Flag.ADMIN
 NOSCRIPT, LOADING, STALE, FAST = Flag.NOSCRIPT, Flag.LOADING, Flag.STALE, Flag.FAST
 BLOCKING, NO_AUTH, NO_MULTI, PUBSUB = Flag.BLOCKING, Flag.NO_AUTH, Flag.NO_MULTI, Flag.PUBSUB
+ALLOW_BUSY, SKIP_SLOWLOG, SKIP_MONITOR = Flag.ALLOW_BUSY, Flag.SKIP_SLOWLOG, Flag.SKIP_MONITOR
+NO_ASYNC_LOADING = Flag.NO_ASYNC_LOADING
 NONE = Flag(0)
+
+BUSY_POLL_SECONDS = 0.05  # how often a client waiting for the lock checks for a busy script
 
 Handler = Callable[["CommandContext", list[bytes]], object]
 
@@ -89,6 +98,11 @@ class CommandSpec:
     tips: tuple[str, ...] = ()            # e.g. ("nondeterministic_output",)
     key_flags: tuple[str, ...] = ()       # key-spec flags, e.g. ("RW", "access", "update")
     key_notes: str = ""                   # key-spec notes
+    # The handler takes the keyspace lock itself, with registry.locked(): commands that
+    # run other commands (EXEC, EVAL...) whatever their READONLY/WRITE flags say.
+    own_lock: bool = False
+    # Where our behaviour knowingly differs from Redis 7.0 (docs/commands.md lists it).
+    differences: str = ""
 
     def arity_ok(self, argc: int) -> bool:
         return argc == self.arity if self.arity >= 0 else argc >= -self.arity
@@ -130,24 +144,25 @@ class CommandTable:
         """Find the spec for argv and check its arity; return it with the handler's args.
 
         Raises the exact Redis error for an unknown command, unknown subcommand or
-        wrong number of arguments.
+        wrong number of arguments (as `UnknownCommand` / `WrongArity`, which scripts
+        report in words of their own).
         """
         spec = self.get(argv[0])
         if spec is None:
-            raise RedisError(errors.unknown_command(argv[0], argv[1:]))
+            raise errors.UnknownCommand(errors.unknown_command(argv[0], argv[1:]))
         if spec.subcommands and (len(argv) > 1 or spec.handler is None):
             # A container alone ("CONFIG") is an arity error, unless it has a handler of
             # its own for that case, as COMMAND does (it lists every command).
             if len(argv) < 2:
-                raise RedisError(errors.wrong_arity(spec.name))
+                raise errors.WrongArity(errors.wrong_arity(spec.name))
             sub = spec.subcommands.get(argv[1].decode("utf-8", "surrogateescape").lower())
             if sub is None:
-                raise RedisError(errors.unknown_subcommand(argv[1], argv[0]))
+                raise errors.UnknownCommand(errors.unknown_subcommand(argv[1], argv[0]))
             if not sub.arity_ok(len(argv)):
-                raise RedisError(errors.wrong_arity(sub.name))
+                raise errors.WrongArity(errors.wrong_arity(sub.name))
             return sub, argv[2:]
         if not spec.arity_ok(len(argv)):
-            raise RedisError(errors.wrong_arity(spec.name))
+            raise errors.WrongArity(errors.wrong_arity(spec.name))
         return spec, argv[1:]
 
 
@@ -161,7 +176,7 @@ def command(name: str, arity: int, flags: Flag = NONE, *, keys: tuple[int, int, 
             group: str = "generic", since: str = "1.0.0", summary: str = "",
             complexity: str = "O(1)", acl_categories: tuple[str, ...] = (),
             tips: tuple[str, ...] = (), key_flags: tuple[str, ...] = (), key_notes: str = "",
-            table: CommandTable = COMMANDS):
+            differences: str = "", own_lock: bool = False, table: CommandTable = COMMANDS):
     """Register the decorated function as the handler of `name`."""
 
     def register(handler: Handler) -> Handler:
@@ -169,8 +184,8 @@ def command(name: str, arity: int, flags: Flag = NONE, *, keys: tuple[int, int, 
         table.add(CommandSpec(
             name=name, arity=arity, flags=flags, handler=handler, keys=keys, group=group,
             since=since, summary=summary, complexity=complexity, acl_categories=acl_categories,
-            tips=tips, key_flags=key_flags, key_notes=key_notes,
-            syntax=doc[0].strip() if doc else name.upper().replace("|", " "),
+            tips=tips, key_flags=key_flags, key_notes=key_notes, differences=differences,
+            own_lock=own_lock, syntax=doc[0].strip() if doc else name.upper().replace("|", " "),
         ))
         return handler
 
@@ -186,30 +201,111 @@ def container(name: str, arity: int = -2, *, group: str, since: str, summary: st
 
 
 def execute(ctx: "CommandContext", argv: list[bytes], table: CommandTable = COMMANDS):
-    """Run one command and return its reply value; the one place errors become replies.
+    """Run one command from a client and return its reply value.
+
+    The steps of Redis's processCommand: find the command and check it may run now
+    (`_admit`); inside MULTI, queue it instead (transactions.py); otherwise run it under
+    the keyspace lock its flags ask for. A command refused before running also dooms
+    an open transaction. This is the one place errors become replies.
 
     A blocking command (BLPOP...) with nothing to pop returns a `blocking.Block`
     instead: the caller (server.py) waits for it to be served or to time out.
     """
+    transaction = ctx.client.transaction
+    spec = None
     try:
         spec, args = table.resolve(argv)
-        ctx.command = spec
-        ctx.client.last_command = spec.name  # CLIENT LIST's cmd=
-        ctx.server.stats.incr("total_commands_processed")
-        keyspace = ctx.server.keyspace
-        if spec.flags & WRITE:
-            with keyspace.lock.write():
-                try:
-                    return spec.handler(ctx, args)
-                finally:
-                    # Hand what this write pushed to clients blocked on those keys
-                    # before any other command can take it (see blocking.py). EXEC
-                    # and scripts will call it once, at the end of the outermost one.
-                    keyspace.blocking.serve()
-        if spec.flags & READONLY:
-            with keyspace.lock.read():
+        _admit(ctx, spec)
+    except RedisError as err:
+        return _refused(ctx, spec or table.get(argv[0]), err)
+    ctx.command = spec
+    ctx.client.last_command = spec.name  # CLIENT LIST's cmd=
+    if transactions.queues(transaction, spec):
+        return transactions.queue(transaction, spec, args)
+    ctx.server.stats.incr("total_commands_processed")
+    try:
+        if spec.flags & (WRITE | READONLY) and not spec.own_lock:
+            with locked(ctx, write=bool(spec.flags & WRITE)):
                 return spec.handler(ctx, args)
         return spec.handler(ctx, args)
+    except errors.Refused as err:
+        return _refused(ctx, spec, err)
     except RedisError as err:
-        ctx.server.stats.incr("total_error_replies")
-        return ErrorReply(err.message)
+        return _error_reply(ctx, err.message)
+
+
+def call(ctx: "CommandContext", spec: CommandSpec, args: list[bytes]):
+    """Run a resolved command while the caller already holds the write lock: EXEC's
+    queue and a script's redis.call(). Errors come back as ErrorReply values, and a
+    blocking command that finds nothing answers its timeout reply at once, as Redis's
+    commands do inside MULTI and Lua (they must never wait there)."""
+    ctx.command = spec
+    ctx.server.stats.incr("total_commands_processed")
+    try:
+        reply = spec.handler(ctx, args)
+    except RedisError as err:
+        return _error_reply(ctx, err.message)
+    return reply.nonblocking_reply if isinstance(reply, Block) else reply
+
+
+@contextmanager
+def locked(ctx: "CommandContext", *, write: bool) -> Iterator[None]:
+    """Hold the keyspace lock, shared or exclusive, for the command in `ctx.command`.
+
+    A Lua script holds the write lock for as long as it runs. A client waiting behind
+    it wakes up every BUSY_POLL_SECONDS, and once the script has run longer than
+    busy-reply-threshold it gives up with -BUSY (unless its command may run while a
+    script is busy, like WATCH). Inside EXEC or a script the caller already holds the
+    lock (`ctx.holds_lock`): nothing to take, and clients blocked on keys pushed to
+    are served once, when the outermost EXEC or script lets go (see blocking.py).
+    """
+    if ctx.holds_lock:
+        yield
+        return
+    keyspace = ctx.server.keyspace
+    acquire = keyspace.lock.acquire_write if write else keyspace.lock.acquire_read
+    while not acquire(timeout=BUSY_POLL_SECONDS):
+        if not ctx.command.flags & ALLOW_BUSY:
+            ctx.server.scripts.refuse_if_busy()
+    if not write:
+        try:
+            yield
+        finally:
+            keyspace.lock.release_read()
+        return
+    ctx.holds_lock = True
+    try:
+        yield
+    finally:
+        ctx.holds_lock = False
+        try:
+            # Hand what this write pushed to clients blocked on those keys before
+            # any other command can take it (see blocking.py).
+            keyspace.blocking.serve()
+        finally:
+            keyspace.lock.release_write()
+
+
+def _admit(ctx: "CommandContext", spec: CommandSpec) -> None:
+    """Refuse a command that may not run now, before it is queued or run."""
+    if not spec.flags & ALLOW_BUSY:
+        ctx.server.scripts.refuse_if_busy()
+    if spec.flags & NO_MULTI and ctx.client.transaction.active:
+        raise RedisError(errors.NOT_ALLOWED_IN_MULTI)
+    ctx.server.persistence.check_command_allowed(spec)  # MISCONF after a failed BGSAVE
+
+
+def _refused(ctx: "CommandContext", spec: CommandSpec | None, err: RedisError) -> ErrorReply:
+    """A command turned away before running. Inside MULTI that dooms the transaction;
+    an EXEC turned away (BUSY, wrong arity) ends it, and says why (execCommandAbort)."""
+    transaction = ctx.client.transaction
+    message = err.message
+    transactions.doom(transaction)
+    if spec is not None and spec.name == "exec":
+        message = transactions.abort(ctx.server.keyspace, transaction, message)
+    return _error_reply(ctx, message)
+
+
+def _error_reply(ctx: "CommandContext", message: str) -> ErrorReply:
+    ctx.server.stats.incr("total_error_replies")
+    return ErrorReply(message)

@@ -23,13 +23,15 @@ serves it, the timeout passes, the client hangs up or the server stops. Like Red
 runs the client's later pipelined commands only after that.
 
 Besides the connection threads, a "cron" thread runs `hz` times a second to expire keys
-actively (`Keyspace.active_expire_cycle`), as Redis's serverCron does.
+actively (`Keyspace.active_expire_cycle`) and to start a background save when a save
+point is reached (`Persistence.cron`), as Redis's serverCron does.
 """
 
 from __future__ import annotations
 
 import logging
 import select
+import signal
 import socket
 import threading
 
@@ -37,6 +39,7 @@ from common.clock import Clock
 from common.resp import ErrorReply, ProtocolError, RequestParser, encode
 from common.tcpserver import ThreadedTCPServer
 from redis_clone.blocking import Block, Waiter
+from redis_clone import transactions
 from redis_clone.config import Config
 from redis_clone.registry import NO_REPLY, execute
 from redis_clone.state import CommandContext, ServerState
@@ -58,6 +61,7 @@ class RedisServer:
                                       self._serve_client, backlog=config.get_int("tcp-backlog"),
                                       name="redis")
         self._cron_thread = threading.Thread(target=self._cron, name="redis-cron", daemon=True)
+        self._signal_shutdown_running = False  # only the main thread, in signal handlers
 
     @property
     def port(self) -> int:
@@ -79,12 +83,30 @@ class RedisServer:
     def request_shutdown(self) -> None:
         self.state.shutdown_requested.set()
 
+    def shutdown_on_signal(self, signum: int) -> None:
+        """SIGINT / SIGTERM: shut down as SHUTDOWN would, with the options given by
+        shutdown-on-sigint / shutdown-on-sigterm ("default": save if save points are
+        configured). If that save fails, keep serving, as Redis does."""
+        if self._signal_shutdown_running:
+            return  # a second signal arrived while the first one's save runs: one is enough
+        name = signal.Signals(signum).name
+        log.warning("Received %s scheduling shutdown...", name)
+        flags = self.state.config.get(f"shutdown-on-{name.lower()}").split()
+        save = True if "save" in flags else False if "nosave" in flags else None
+        self._signal_shutdown_running = True
+        try:
+            if self.state.persistence.prepare_for_shutdown(save=save, force="force" in flags):
+                self.request_shutdown()
+        finally:
+            self._signal_shutdown_running = False
+
     def stop(self) -> None:
         self.state.shutdown_requested.set()
         self.state.keyspace.blocking.wake_all()  # blocked clients see the shutdown at once
         self._tcp.shutdown()
         if self._cron_thread.is_alive() and self._cron_thread is not threading.current_thread():
             self._cron_thread.join()
+        self.state.persistence.kill_background_save()  # the cron can no longer start one
         log.info("Redis clone is now ready to exit, bye bye...")
 
     # --- one connection -----------------------------------------------------------
@@ -110,6 +132,7 @@ class RedisServer:
             pass  # reset by peer or similar: the client is gone either way
         finally:
             state.clients.unregister(client)
+            transactions.unwatch_all(state.keyspace, client.transaction)  # its WATCHes go too
 
     def _send(self, sock: socket.socket, out: bytes) -> None:
         if out:
@@ -218,6 +241,7 @@ class RedisServer:
             if state.shutdown_requested.wait(period):
                 return
             state.keyspace.active_expire_cycle(period * ACTIVE_EXPIRE_SHARE)
+            state.persistence.cron()
 
 
 def _format_addr(addr: tuple) -> str:

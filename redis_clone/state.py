@@ -1,8 +1,9 @@
 """What a command handler can reach: the server-wide state and its own client.
 
 `ServerState` is the Redis server minus its sockets: configuration, keyspace, clients,
-statistics and the clock. `server.py` owns one and drives the network around it; tests
-can build one without any socket at all and call handlers directly.
+statistics, the clock, the Lua scripting engine and persistence (snapshots). `server.py`
+owns one and drives the network around it; tests can build one without any socket at
+all and call handlers directly.
 
 `CommandContext` is the handler's view of one invocation: which client is calling and
 which database it has selected. One context lives as long as its connection.
@@ -18,6 +19,8 @@ from common.clock import Clock, SystemClock
 from redis_clone.clients import ClientRegistry, ClientState
 from redis_clone.config import Config
 from redis_clone.keyspace import Database, Keyspace
+from redis_clone.persistence.snapshots import Persistence
+from redis_clone.scripting import ScriptEngine
 from redis_clone.stats import Stats
 
 if TYPE_CHECKING:
@@ -37,15 +40,20 @@ class ServerState:
         self.started_monotonic = self.clock.monotonic()
         self.run_id = os.urandom(20).hex()
         self.shutdown_requested = threading.Event()
+        self.scripts = ScriptEngine(self, REDIS_VERSION)  # the Lua interpreter, the script cache
+        self.persistence = Persistence(self)  # SAVE, BGSAVE, save points, loading (RDB)
 
 
 class CommandContext:
-    __slots__ = ("server", "client", "command")
+    __slots__ = ("server", "client", "command", "holds_lock")
 
-    def __init__(self, server: ServerState, client: ClientState) -> None:
+    def __init__(self, server: ServerState, client: ClientState, *, holds_lock: bool = False) -> None:
         self.server = server
         self.client = client
         self.command: CommandSpec | None = None  # set by the dispatcher
+        # True while this invocation holds the keyspace write lock for commands it runs
+        # itself (EXEC's queue, a script's redis.call): see registry.locked().
+        self.holds_lock = holds_lock
 
     @property
     def db(self) -> Database:

@@ -3,4 +3,5 @@
 Importing this package registers every command in `registry.COMMANDS`.
 """
 
-from redis_clone.commands import connection, hashes, keys, lists, server, sets, sort, strings, zsets  # noqa: F401
+from redis_clone.commands import (connection, hashes, keys, lists, persistence, scripting,  # noqa: F401
+                                  server, sets, sort, strings, transactions, zsets)

@@ -6,16 +6,15 @@ dispatcher runs them without taking the keyspace lock.
 
 from __future__ import annotations
 
-from common.resp import Status, Verbatim
+from common.resp import OK, Status, Verbatim
 from redis_clone import errors
 from redis_clone.arguments import keyword, parse_int
 from redis_clone.clients import ClientState
 from redis_clone.commanddocs import help_reply
 from redis_clone.errors import RedisError
-from redis_clone.registry import ADMIN, FAST, LOADING, NO_AUTH, NOSCRIPT, STALE, command, container
+from redis_clone.registry import (ADMIN, ALLOW_BUSY, FAST, LOADING, NO_AUTH, NOSCRIPT, STALE, command,
+                                  container)
 from redis_clone.state import REDIS_VERSION
-
-OK = Status("OK")
 
 
 @command("ping", arity=-1, flags=FAST, group="connection", summary="Ping the server")
@@ -32,7 +31,7 @@ def echo(ctx, args):
     return args[0]
 
 
-@command("quit", arity=-1, flags=NO_AUTH | LOADING | STALE | FAST, group="connection",
+@command("quit", arity=-1, flags=NOSCRIPT | NO_AUTH | LOADING | STALE | FAST | ALLOW_BUSY, group="connection",
          summary="Close the connection")
 def quit_(ctx, args):
     """QUIT"""
@@ -51,8 +50,11 @@ def select(ctx, args):
     return OK
 
 
-@command("hello", arity=-1, flags=NO_AUTH | LOADING | STALE | FAST, group="connection", since="6.0.0",
-         summary="Handshake with Redis")
+@command("hello", arity=-1, flags=NOSCRIPT | NO_AUTH | LOADING | STALE | FAST | ALLOW_BUSY,
+         group="connection", since="6.0.0",
+         summary="Handshake with Redis",
+         differences="AUTH accepts any username and password: there are no users or "
+                     "passwords yet.")
 def hello(ctx, args):
     """HELLO [protover [AUTH username password] [SETNAME clientname]]"""
     client = ctx.client
@@ -100,6 +102,8 @@ container("client", group="connection", since="2.4.0",
           summary="A container for client connection commands")
 
 CLIENT_FLAGS = NOSCRIPT | LOADING | STALE
+CLIENT_LINE_DIFFERENCES = ("The buffer and memory fields (qbuf, argv-mem, omem, tot-mem...) are "
+                           "always 0: connections keep no Redis-style query and reply buffers.")
 
 
 @command("client|id", arity=2, flags=CLIENT_FLAGS, group="connection", since="5.0.0",
@@ -126,7 +130,7 @@ def client_getname(ctx, args):
 
 @command("client|info", arity=2, flags=CLIENT_FLAGS, group="connection", since="6.2.0",
          summary="Returns information about the current client connection.",
-         tips=("nondeterministic_output",))
+         tips=("nondeterministic_output",), differences=CLIENT_LINE_DIFFERENCES)
 def client_info(ctx, args):
     """CLIENT INFO"""
     return Verbatim(client_line(ctx.client, ctx.server.clock.time()))
@@ -135,7 +139,7 @@ def client_info(ctx, args):
 @command("client|list", arity=-2, flags=ADMIN | CLIENT_FLAGS, group="connection", since="2.4.0",
          summary="Get the list of client connections",
          complexity="O(N) where N is the number of client connections",
-         tips=("nondeterministic_output",))
+         tips=("nondeterministic_output",), differences=CLIENT_LINE_DIFFERENCES)
 def client_list(ctx, args):
     """CLIENT LIST [TYPE <NORMAL | MASTER | REPLICA | PUBSUB>] [ID client-id [client-id ...]]"""
     clients = ctx.server.clients.snapshot()
@@ -157,23 +161,32 @@ def client_list(ctx, args):
 
 
 CLIENT_TYPES = ("NORMAL", "MASTER", "SLAVE", "REPLICA", "PUBSUB")
+CLIENT_FLAG_ORDER = "OSMPxbtRBdcuAUre"  # the order Redis prints CLIENT LIST flags in
 
 
 def client_line(client: ClientState, now: float) -> bytes:
     """One CLIENT LIST line, fields in Redis 7.0's order. Buffer and memory figures are
     0: our connections do not keep Redis's query and reply buffers."""
-    flags = "".join(sorted(client.flags)) or "N"
+    transaction = client.transaction
+    flags = set(client.flags)
+    if transaction.active:
+        flags.add("x")   # inside MULTI
+    if transaction.dirty:
+        flags.add("d")   # a watched key changed: EXEC will fail
+    flags_text = "".join(flag for flag in CLIENT_FLAG_ORDER if flag in flags) or "N"
+    queued = len(transaction.queue) if transaction.active else -1
     return (b"id=%d addr=%s laddr=%s fd=%d name=%s age=%d idle=%d flags=%s db=%d "
-            b"sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 "
+            b"sub=0 psub=0 ssub=0 multi=%d qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 "
             b"rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=%s user=default "
             b"redir=-1 resp=%d\n") % (
         client.id, client.addr.encode(), client.laddr.encode(), client.fd, client.name,
-        int(now - client.created), int(now - client.last_interaction), flags.encode(),
-        client.db, client.last_command.encode(), client.protocol)
+        int(now - client.created), int(now - client.last_interaction), flags_text.encode(),
+        client.db, queued, client.last_command.encode(), client.protocol)
 
 
 @command("client|help", arity=2, flags=LOADING | STALE, group="connection", since="5.0.0",
-         summary="Show helpful text about the different subcommands")
+         summary="Show helpful text about the different subcommands",
+         differences="Lists only the subcommands implemented here.")
 def client_help(ctx, args):
     """CLIENT HELP"""
     return help_reply("CLIENT", [

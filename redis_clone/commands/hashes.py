@@ -1,6 +1,6 @@
 """Hash commands: field -> value maps stored under one key (Redis's t_hash.c).
 
-A hash is a Python `dict` of bytes -> bytes. Redis keeps a small hash (up to 128 fields
+A hash is a Python `dict` of bytes -> bytes. Redis keeps a small hash (up to 512 fields
 of up to 64 bytes) as a *listpack*, one flat byte array searched linearly (compact and
 cache-friendly; O(n) lookups are cheap at that size), and converts it to a hash table
 when it grows. A Python dict already is a compact hash table (a dense, insertion-ordered
@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import random
 
-from common.resp import INT64_MAX, INT64_MIN, Status
+from common.resp import INT64_MAX, INT64_MIN, OK
 from redis_clone import errors, longdouble
 from redis_clone.arguments import keyword, parse_int, parse_int_in_range
-from redis_clone.commands.keys import key_matcher, parse_scan_cursor, parse_scan_options
+from redis_clone.commands.keys import (SCAN_COMPLEXITY, key_matcher, parse_scan_cursor,
+                                       parse_scan_options)
 from redis_clone.commands.sets import C_LONG_MAX, random_sample
 from redis_clone.commands.strings import add_long_doubles
 from redis_clone.errors import RedisError
@@ -33,9 +34,10 @@ from redis_clone.registry import DENYOOM, FAST, READONLY, WRITE, command
 
 TYPE_NAMES[dict] = "hash"
 
-OK = Status("OK")
 ONE_KEY = (1, 1, 1)
 WHOLE_HASH = "O(N) where N is the size of the hash."
+HASH_ORDER = ("Fields come in insertion order: Redis's order too while the hash is small "
+              "enough for a listpack (512 fields of up to 64 bytes), not beyond that.")
 NONDETERMINISTIC_ORDER = ("nondeterministic_output_order",)
 
 
@@ -135,14 +137,16 @@ def hexists(ctx, args):
 
 
 @command("hkeys", arity=2, flags=READONLY, keys=ONE_KEY, group="hash", since="2.0.0",
-         summary="Get all the fields in a hash", complexity=WHOLE_HASH, tips=NONDETERMINISTIC_ORDER)
+         summary="Get all the fields in a hash", complexity=WHOLE_HASH, tips=NONDETERMINISTIC_ORDER,
+         differences=HASH_ORDER)
 def hkeys(ctx, args):
     """HKEYS key"""
     return list(_hash(ctx, args[0]))
 
 
 @command("hvals", arity=2, flags=READONLY, keys=ONE_KEY, group="hash", since="2.0.0",
-         summary="Get all the values in a hash", complexity=WHOLE_HASH, tips=NONDETERMINISTIC_ORDER)
+         summary="Get all the values in a hash", complexity=WHOLE_HASH, tips=NONDETERMINISTIC_ORDER,
+         differences=HASH_ORDER)
 def hvals(ctx, args):
     """HVALS key"""
     return list(_hash(ctx, args[0]).values())
@@ -150,7 +154,7 @@ def hvals(ctx, args):
 
 @command("hgetall", arity=2, flags=READONLY, keys=ONE_KEY, group="hash", since="2.0.0",
          summary="Get all the fields and values in a hash", complexity=WHOLE_HASH,
-         tips=NONDETERMINISTIC_ORDER)
+         tips=NONDETERMINISTIC_ORDER, differences=HASH_ORDER)
 def hgetall(ctx, args):
     """HGETALL key"""
     return dict(_hash(ctx, args[0]))  # a map in RESP3, a flat field/value array in RESP2
@@ -228,7 +232,9 @@ def _current_value(ctx, key: bytes, field: bytes) -> bytes | None:
 
 @command("hrandfield", arity=-2, flags=READONLY, keys=ONE_KEY, group="hash", since="6.2.0",
          summary="Get one or multiple random fields from a hash",
-         complexity="O(N) where N is the number of fields returned", tips=("nondeterministic_output",))
+         complexity="O(N) where N is the number of fields returned", tips=("nondeterministic_output",),
+         differences="O(N) per call, N the size of the hash: a dict has no random access, so "
+                     "its fields are copied into a tuple once per call (Redis: O(count)).")
 def hrandfield(ctx, args):
     """HRANDFIELD key [count [WITHVALUES]]"""
     if len(args) == 1:
@@ -254,10 +260,10 @@ def hrandfield(ctx, args):
 
 @command("hscan", arity=-3, flags=READONLY, keys=ONE_KEY, group="hash", since="2.8.0",
          summary="Incrementally iterate hash fields and associated values",
-         complexity="O(1) for every call. O(N) for a complete iteration, including enough command "
-                    "calls for the cursor to return back to 0. N is the number of elements inside "
-                    "the collection..",
-         tips=("nondeterministic_output",))
+         complexity=SCAN_COMPLEXITY + "..",
+         tips=("nondeterministic_output",),
+         differences="The whole hash comes in one reply, with cursor 0, whatever its size "
+                     "(Redis does that only for a listpack); COUNT is checked, then ignored.")
 def hscan(ctx, args):
     """HSCAN key cursor [MATCH pattern] [COUNT count]"""
     parse_scan_cursor(args[1])  # validated, then not needed: the reply is the whole hash

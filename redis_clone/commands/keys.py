@@ -16,15 +16,13 @@ import copy
 import re
 from typing import Callable
 
-from common.resp import INT64_MAX, Status
+from common.resp import INT64_MAX, OK, Status
 from redis_clone import errors
 from redis_clone.arguments import keyword, parse_int, parse_int_in_range
 from redis_clone.errors import RedisError
 from redis_clone.glob import Pattern
 from redis_clone.keyspace import Database, type_name
 from redis_clone.registry import DENYOOM, FAST, READONLY, WRITE, command
-
-OK = Status("OK")
 
 ONE_KEY = (1, 1, 1)
 TWO_KEYS = (1, 2, 1)     # RENAME source destination
@@ -47,6 +45,7 @@ def del_(ctx, args):
 
 
 @command("unlink", arity=-2, flags=WRITE | FAST, keys=EVERY_KEY, since="4.0.0",
+         differences="The same as DEL: values are freed at once, not on a background thread.",
          summary="Delete a key asynchronously in another thread. Otherwise it is just as DEL, "
                  "but non blocking.",
          complexity="O(1) for each key removed regardless of its size. Then the command does "
@@ -100,6 +99,8 @@ def randomkey(ctx, args):
 # --- finding keys: KEYS and SCAN ----------------------------------------------------
 
 @command("keys", arity=2, flags=READONLY, summary="Find all keys matching the given pattern",
+         differences="Keys come in the database's slot order (insertion order, reshuffled by "
+                     "deletions), not in Redis's hash-table order; neither is specified.",
          complexity="O(N) with N being the number of keys in the database, under the "
                     "assumption that the key names in the database and the given pattern "
                     "have limited length.")
@@ -117,11 +118,19 @@ def key_matcher(pattern: bytes) -> Callable[[bytes], bool]:
     return Pattern(pattern).matches
 
 
+# Redis's complexity text for SCAN ending in ".", for HSCAN, SSCAN and ZSCAN in "..".
+SCAN_COMPLEXITY = ("O(1) for every call. O(N) for a complete iteration, including enough command "
+                   "calls for the cursor to return back to 0. N is the number of elements inside "
+                   "the collection")
+
+
 @command("scan", arity=-2, flags=READONLY, since="2.8.0",
+         differences="The cursor is a slot index counting down to 0 (redis_clone/densedict.py), "
+                     "not Redis's reverse-binary bucket index: cursor values and key order "
+                     "differ, the guarantee (every key present throughout is returned at least "
+                     "once) is the same. COUNT is the number of slots walked per call.",
          summary="Incrementally iterate the keys space",
-         complexity="O(1) for every call. O(N) for a complete iteration, including enough "
-                    "command calls for the cursor to return back to 0. N is the number of "
-                    "elements inside the collection.")
+         complexity=SCAN_COMPLEXITY + ".")
 def scan(ctx, args):
     """SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]"""
     cursor = parse_scan_cursor(args[0])

@@ -25,20 +25,21 @@ from collections import deque
 from itertools import islice
 from typing import Iterable
 
-from common.resp import INT64_MAX, NULL_ARRAY, Status
+from common.resp import INT64_MAX, NULL_ARRAY, OK
 from redis_clone import errors
-from redis_clone.arguments import keyword, parse_int, parse_int_at_least
-from redis_clone.blocking import Block, parse_timeout
+from redis_clone.arguments import (clamp_range, keyword, parse_int, parse_int_at_least,
+                                   parse_mpop)
+from redis_clone.blocking import SERVED_FROM_FIRST_KEY, Block, parse_timeout
 from redis_clone.errors import RedisError
 from redis_clone.keyspace import TYPE_NAMES, Database
 from redis_clone.registry import BLOCKING, DENYOOM, FAST, NOSCRIPT, READONLY, WRITE, command
 
 TYPE_NAMES[deque] = "list"
 
-OK = Status("OK")
 ONE_KEY = (1, 1, 1)
 TWO_KEYS = (1, 2, 1)
 NO_FIXED_KEYS = (0, 0, 0)  # LMPOP/BLMPOP: numkeys says where the keys are (movablekeys)
+ENDS = ("LEFT", "RIGHT")
 
 PUSH_COMPLEXITY = ("O(1) for each element added, so O(N) to add N elements when the command "
                    "is called with multiple arguments.")
@@ -55,7 +56,7 @@ READS = ("RO", "access")
 def _parse_end(arg: bytes) -> bool:
     """LEFT or RIGHT (any case) -> True for the left end (the head)."""
     end = keyword(arg)
-    if end not in ("LEFT", "RIGHT"):
+    if end not in ENDS:
         raise RedisError(errors.SYNTAX)
     return end == "LEFT"
 
@@ -106,19 +107,6 @@ def _move(db: Database, source: bytes, items: deque, destination: bytes,
     _push(db, destination, target, (value,), to_left)
     _after_removal(db, source, items)
     return value
-
-
-def _clamp_range(start: int, stop: int, length: int) -> tuple[int, int] | None:
-    """LRANGE/LTRIM index rules: negative counts from the end, out of range is clamped;
-    None for an empty range."""
-    if start < 0:
-        start += length
-    if stop < 0:
-        stop += length
-    start = max(start, 0)
-    if start > stop or start >= length:
-        return None
-    return start, min(stop, length - 1)
 
 
 def _slice(items: deque, start: int, stop: int) -> list[bytes]:
@@ -266,31 +254,12 @@ def _move_command(ctx, source: bytes, destination: bytes, from_left: bool, to_le
          summary="Pop elements from a list", complexity=MPOP_COMPLEXITY, key_flags=TAKES)
 def lmpop(ctx, args):
     """LMPOP numkeys key [key ...] <LEFT | RIGHT> [COUNT count]"""
-    keys, left, count = _parse_mpop(args)
+    keys, end, count = parse_mpop(args, ENDS)
     found = _first_list(ctx.db, keys, strict=True)
     if found is None:
         return NULL_ARRAY
     key, items = found
-    return [key, _pop(ctx.db, key, items, left, count)]
-
-
-def _parse_mpop(args: list[bytes]) -> tuple[list[bytes], bool, int]:
-    """`numkeys key [key ...] <LEFT | RIGHT> [COUNT count]` -> keys, left?, count."""
-    numkeys = parse_int_at_least(args[0], 1, errors.NUMKEYS_NOT_POSITIVE)
-    if numkeys >= len(args) - 1:
-        raise RedisError(errors.SYNTAX)  # no room left for LEFT|RIGHT
-    keys = args[1:numkeys + 1]
-    left = _parse_end(args[numkeys + 1])
-    options = args[numkeys + 2:]
-    count = None
-    i = 0
-    while i < len(options):
-        if count is None and keyword(options[i]) == "COUNT" and i + 1 < len(options):
-            count = parse_int_at_least(options[i + 1], 1, errors.COUNT_NOT_POSITIVE)
-            i += 2
-        else:
-            raise RedisError(errors.SYNTAX)  # an unknown word, or COUNT twice
-    return keys, left, count or 1
+    return [key, _pop(ctx.db, key, items, end == "LEFT", count)]
 
 
 def _first_list(db: Database, keys: list[bytes], *, strict: bool) -> tuple[bytes, deque] | None:
@@ -316,7 +285,8 @@ def _first_list(db: Database, keys: list[bytes], *, strict: bool) -> tuple[bytes
 @command("blpop", arity=-3, flags=WRITE | NOSCRIPT | BLOCKING, keys=(1, -2, 1), group="list",
          since="2.0.0",
          summary="Remove and get the first element in a list, or block until one is available",
-         complexity="O(N) where N is the number of provided keys.", key_flags=TAKES)
+         complexity="O(N) where N is the number of provided keys.", key_flags=TAKES,
+         differences=SERVED_FROM_FIRST_KEY)
 def blpop(ctx, args):
     """BLPOP key [key ...] timeout"""
     return _blocking_pop(ctx, args[:-1], parse_timeout(args[-1]), left=True)
@@ -325,7 +295,8 @@ def blpop(ctx, args):
 @command("brpop", arity=-3, flags=WRITE | NOSCRIPT | BLOCKING, keys=(1, -2, 1), group="list",
          since="2.0.0",
          summary="Remove and get the last element in a list, or block until one is available",
-         complexity="O(N) where N is the number of provided keys.", key_flags=TAKES)
+         complexity="O(N) where N is the number of provided keys.", key_flags=TAKES,
+         differences=SERVED_FROM_FIRST_KEY)
 def brpop(ctx, args):
     """BRPOP key [key ...] timeout"""
     return _blocking_pop(ctx, args[:-1], parse_timeout(args[-1]), left=False)
@@ -333,11 +304,11 @@ def brpop(ctx, args):
 
 @command("blmpop", arity=-5, flags=WRITE | BLOCKING, keys=NO_FIXED_KEYS, group="list",
          since="7.0.0", summary="Pop elements from a list, or block until one is available",
-         complexity=MPOP_COMPLEXITY, key_flags=TAKES)
+         complexity=MPOP_COMPLEXITY, key_flags=TAKES, differences=SERVED_FROM_FIRST_KEY)
 def blmpop(ctx, args):
     """BLMPOP timeout numkeys key [key ...] <LEFT | RIGHT> [COUNT count]"""
-    keys, left, count = _parse_mpop(args[1:])
-    return _blocking_pop(ctx, keys, parse_timeout(args[0]), left, count)
+    keys, end, count = parse_mpop(args[1:], ENDS)
+    return _blocking_pop(ctx, keys, parse_timeout(args[0]), end == "LEFT", count)
 
 
 def _blocking_pop(ctx, keys: list[bytes], timeout: float, left: bool, count: int | None = None):
@@ -396,7 +367,7 @@ def _blocking_move(ctx, source: bytes, destination: bytes, from_left: bool, to_l
             return None
         return _move(db, source, items, destination, from_left, to_left)
 
-    return Block([source], timeout, attempt)
+    return Block([source], timeout, attempt, nonblocking_reply=None)
 
 
 # --------------------------------------------------------------------------- reading
@@ -421,7 +392,7 @@ def lrange(ctx, args):
     items = ctx.db.get(args[0], deque)
     if items is None:
         return []
-    bounds = _clamp_range(start, stop, len(items))
+    bounds = clamp_range(start, stop, len(items))
     return [] if bounds is None else _slice(items, *bounds)
 
 
@@ -559,7 +530,7 @@ def ltrim(ctx, args):
     items = ctx.db.lookup_for_write(key, deque)
     if items is None:
         return OK
-    bounds = _clamp_range(start, stop, len(items))
+    bounds = clamp_range(start, stop, len(items))
     if bounds is None:
         items.clear()  # an empty range keeps nothing
     else:

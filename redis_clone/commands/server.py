@@ -1,5 +1,6 @@
-"""Server commands: CONFIG, COMMAND, INFO, DBSIZE, FLUSHDB, FLUSHALL, TIME, LASTSAVE, DEBUG,
-SHUTDOWN -- what Redis keeps in server.c, config.c and db.c for administering the server.
+"""Server commands: CONFIG, COMMAND, INFO, DBSIZE, FLUSHDB, FLUSHALL, TIME, DEBUG, SHUTDOWN
+-- what Redis keeps in server.c, config.c and db.c for administering the server (SAVE,
+BGSAVE and LASTSAVE are in persistence.py).
 
 Most of them read or change server-wide state (`ctx.server`), not keys, so the dispatcher
 runs them without the keyspace lock; DBSIZE and the FLUSH commands declare READONLY and
@@ -13,19 +14,19 @@ from __future__ import annotations
 import logging
 import re
 
-from common.resp import RespSet, Status, Verbatim
+from common.resp import OK, RespSet, Status, Verbatim
 from redis_clone import errors, glob
-from redis_clone.arguments import keyword
+from redis_clone.arguments import keyword, parse_int
 from redis_clone.commanddocs import acl_categories, command_docs, command_info, help_reply, key_flags
 from redis_clone.config import ConfigError, UnknownParameter
 from redis_clone.errors import RedisError
 from redis_clone.info import info_text
 from redis_clone.registry import (ADMIN, COMMANDS, FAST, LOADING, NO_MULTI, NO_REPLY, NOSCRIPT,
-                                  READONLY, STALE, WRITE, CommandSpec, Flag, command, container)
+                                  READONLY, STALE, WRITE, CommandSpec, Flag, command, container,
+                                  locked)
 
 log = logging.getLogger("redis_clone")
 
-OK = Status("OK")
 CONFIG_FLAGS = ADMIN | NOSCRIPT | LOADING | STALE
 
 
@@ -59,7 +60,10 @@ def config_get(ctx, args):
 @command("config|set", arity=-4, flags=CONFIG_FLAGS, group="server", since="2.0.0",
          summary="Set configuration parameters to the given values",
          complexity="O(N) when N is the number of configuration parameters provided",
-         tips=("request_policy:all_nodes", "response_policy:all_succeeded"))
+         tips=("request_policy:all_nodes", "response_policy:all_succeeded"),
+         differences="Every Redis 7.0 parameter is validated and stored, but only those in "
+                     "config.py's ACTIVE_PARAMS take effect. port and bind are stored (for "
+                     "CONFIG REWRITE) but the listener does not move.")
 def config_set(ctx, args):
     """CONFIG SET parameter value [parameter value ...]"""
     if len(args) % 2:
@@ -149,7 +153,9 @@ def command_info_(ctx, args):
 @command("command|docs", arity=-2, **COMMAND_OPTIONS, since="7.0.0",
          summary="Get array of specific Redis command documentation",
          complexity="O(N) where N is the number of commands to look up",
-         tips=("nondeterministic_output_order",))
+         tips=("nondeterministic_output_order",),
+         differences="Argument trees are derived from each command's syntax line: no "
+                     "per-argument since or history, and groups are named after their members.")
 def command_docs_(ctx, args):
     """COMMAND DOCS [command-name [command-name ...]]"""
     specs = [_lookup_by_name(name) for name in args] if args else list(COMMANDS)
@@ -252,7 +258,9 @@ def _keys_of(argv: list[bytes]) -> tuple[CommandSpec, list[int]]:
 @command("info", arity=-1, flags=LOADING | STALE, group="server",
          summary="Get information and statistics about the server",
          acl_categories=("dangerous",),
-         tips=("nondeterministic_output", "request_policy:all_shards", "response_policy:special"))
+         tips=("nondeterministic_output", "request_policy:all_shards", "response_policy:special"),
+         differences="Only the fields we can fill truthfully: gauges we do not measure "
+                     "(instantaneous rates, allocator internals, fork statistics) are left out.")
 def info(ctx, args):
     """INFO [section [section ...]]"""
     return Verbatim(info_text(ctx.server, (_text(arg) for arg in args)))
@@ -267,7 +275,9 @@ def dbsize(ctx, args):
 
 
 FLUSH_OPTIONS = dict(flags=WRITE, group="server", acl_categories=("keyspace", "dangerous"),
-                     tips=("request_policy:all_shards", "response_policy:all_succeeded"))
+                     tips=("request_policy:all_shards", "response_policy:all_succeeded"),
+                     differences="ASYNC is the same as SYNC: memory is reclaimed at once, not "
+                                 "on a background thread.")
 
 
 @command("flushdb", arity=-1, **FLUSH_OPTIONS, summary="Remove all keys from the current database",
@@ -285,6 +295,7 @@ def flushall(ctx, args):
     """FLUSHALL [ASYNC | SYNC]"""
     _check_flush_mode(args)
     ctx.server.keyspace.flush_all()
+    ctx.server.persistence.after_flushall()  # with save points, the empty dataset is saved
     return OK
 
 
@@ -303,20 +314,15 @@ def time_(ctx, args):
     return [b"%d" % (microseconds // 1_000_000), b"%d" % (microseconds % 1_000_000)]
 
 
-@command("lastsave", arity=1, flags=LOADING | STALE | FAST, group="server",
-         summary="Get the UNIX time stamp of the last successful save to disk",
-         acl_categories=("admin", "dangerous"), tips=("nondeterministic_output",))
-def lastsave(ctx, args):
-    """LASTSAVE"""
-    return int(ctx.server.started_at)  # no snapshots yet: the data is as old as the server
-
-
 # --- DEBUG and SHUTDOWN ---------------------------------------------------------------
 
 @command("debug", arity=-2, flags=ADMIN | NOSCRIPT | LOADING | STALE, group="server",
-         summary="A container for debugging commands", complexity="Depends on subcommand.")
+         summary="A container for debugging commands", complexity="Depends on subcommand.",
+         differences="Only SLEEP, LOG, RELOAD, POPULATE and HELP. DEBUG SLEEP pauses the "
+                     "calling connection only; Redis stops the whole server. DEBUG POPULATE's "
+                     "keys count as changes for the save points; Redis's do not.")
 def debug(ctx, args):
-    """DEBUG <SLEEP seconds | LOG message | HELP>"""
+    """DEBUG <SLEEP seconds | LOG message | RELOAD [option ...] | POPULATE count [prefix] [size] | HELP>"""
     if not is_allowed(ctx, "enable-debug-command"):
         raise RedisError(errors.DEBUG_NOT_ALLOWED)
     sub = keyword(args[0])
@@ -324,6 +330,24 @@ def debug(ctx, args):
         return help_reply("DEBUG", [
             "LOG <message>",
             "    Write <message> to the server log.",
+            "POPULATE <count> [<prefix>] [<size>]",
+            "    Create <count> string keys named key:<num>. If <prefix> is specified then",
+            "    it is used instead of the 'key' prefix. These are not propagated to",
+            "    replicas. Cluster slots are not respected so keys not belonging to the",
+            "    current node can be created in cluster mode.",
+            "RELOAD [option ...]",
+            "    Save the RDB on disk and reload it back to memory. Valid <option> values:",
+            "    * MERGE: conflicting keys will be loaded from RDB.",
+            "    * NOFLUSH: the existing database will not be removed before load, but",
+            "      conflicting keys will generate an exception and kill the server.",
+            "    * NOSAVE: the database will be loaded from an existing RDB file.",
+            "    Examples:",
+            "    * DEBUG RELOAD: verify that the server is able to persist, flush and reload",
+            "      the database.",
+            "    * DEBUG RELOAD NOSAVE: replace the current database with the contents of an",
+            "      existing RDB file.",
+            "    * DEBUG RELOAD NOSAVE NOFLUSH MERGE: add the contents of an existing RDB",
+            "      file to the database.",
             "SLEEP <seconds>",
             "    Stop the server for <seconds>. Decimals allowed.",
         ])
@@ -337,7 +361,44 @@ def debug(ctx, args):
     if sub == "LOG" and len(args) == 2:
         log.warning("DEBUG LOG: %s", _text(args[1]))
         return OK
+    if sub == "RELOAD":
+        return _debug_reload(ctx, args[1:])
+    if sub == "POPULATE" and 2 <= len(args) <= 4:
+        return _debug_populate(ctx, args[1:])
     raise RedisError(errors.debug_unknown_subcommand(args[0]))
+
+
+RELOAD_OPTIONS = ("MERGE", "NOFLUSH", "NOSAVE")
+
+
+def _debug_reload(ctx, args: list[bytes]):
+    """DEBUG RELOAD [MERGE] [NOFLUSH] [NOSAVE]: save, then load the file back in place
+    (NOFLUSH: on top of the current keys; MERGE: the file wins where both have a key)."""
+    options = {keyword(arg) for arg in args}
+    if not options <= set(RELOAD_OPTIONS):
+        raise RedisError(errors.RELOAD_OPTIONS)
+    with locked(ctx, write=True):
+        ctx.server.persistence.reload(save="NOSAVE" not in options,
+                                      flush="NOFLUSH" not in options, merge="MERGE" in options)
+    return OK
+
+
+def _debug_populate(ctx, args: list[bytes]):
+    """DEBUG POPULATE count [prefix] [size]: string keys prefix:0 .. prefix:count-1
+    holding "value:N" (cut or padded with zero bytes to `size`). Existing keys stay."""
+    count = parse_int(args[0])
+    size = parse_int(args[2]) if len(args) == 3 else 0
+    if count < 0 or size < 0:
+        raise RedisError(errors.NOT_POSITIVE)
+    prefix = args[1] if len(args) > 1 else b"key"
+    with locked(ctx, write=True):
+        db = ctx.db
+        for number in range(count):
+            key = b"%s:%d" % (prefix, number)
+            if db.lookup_for_write(key) is None:
+                value = b"value:%d" % number
+                db.set(key, value[:size].ljust(size, b"\0") if size else value)
+    return OK
 
 
 def _strtod_prefix(text: str) -> float:
@@ -352,7 +413,9 @@ SHUTDOWN_OPTIONS = ("NOSAVE", "SAVE", "NOW", "FORCE", "ABORT")
 @command("shutdown", arity=-1, flags=ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI | Flag.ALLOW_BUSY,
          group="server", summary="Synchronously save the dataset to disk and then shut down the server",
          complexity="O(N) when saving, where N is the total number of keys in all databases when "
-                    "saving data, otherwise O(1)")
+                    "saving data, otherwise O(1)",
+         differences="There is never a shutdown in progress for ABORT to stop (we do not "
+                     "wait for replicas), so NOW changes nothing.")
 def shutdown(ctx, args):
     """SHUTDOWN [NOSAVE | SAVE] [NOW] [FORCE] [ABORT]"""
     options = {keyword(arg) for arg in args}
@@ -363,8 +426,11 @@ def shutdown(ctx, args):
         # Redis can be waiting for replicas to catch up; we shut down at once, so there
         # is never a shutdown in progress to abort.
         raise RedisError(errors.NO_SHUTDOWN_IN_PROGRESS)
-    # NOW and FORCE concern replicas and failed saves, which we do not have yet.
+    # NOW concerns replicas, which we do not have. FORCE exits even if the save fails.
     log.warning("User requested shutdown...")
+    save = True if "SAVE" in options else False if "NOSAVE" in options else None
+    if not ctx.server.persistence.prepare_for_shutdown(save=save, force="FORCE" in options):
+        raise RedisError(errors.SHUTDOWN_FAILED)
     ctx.client.close_after_reply = True
     ctx.server.shutdown_requested.set()
     return NO_REPLY  # the client sees the connection close, as with Redis

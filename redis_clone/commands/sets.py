@@ -31,8 +31,9 @@ from typing import Sequence
 
 from common.resp import INT64_MAX, RespSet
 from redis_clone import errors
-from redis_clone.arguments import keyword, parse_int, parse_int_in_range
-from redis_clone.commands.keys import key_matcher, parse_scan_cursor, parse_scan_options
+from redis_clone.arguments import keyword, parse_int_at_least, parse_int_in_range
+from redis_clone.commands.keys import (SCAN_COMPLEXITY, key_matcher, parse_scan_cursor,
+                                       parse_scan_options)
 from redis_clone.errors import RedisError
 from redis_clone.keyspace import TYPE_NAMES
 from redis_clone.registry import DENYOOM, FAST, READONLY, WRITE, command
@@ -43,6 +44,10 @@ ONE_KEY = (1, 1, 1)
 EVERY_KEY = (1, -1, 1)
 C_LONG_MAX = INT64_MAX  # SRANDMEMBER's and HRANDFIELD's counts are C longs
 NONDETERMINISTIC_ORDER = ("nondeterministic_output_order",)
+SET_ORDER = ("Members come in Python's hash order. Redis replies an intset (up to 512 "
+             "integers) in numeric order and a hash table in its bucket order.")
+RANDOM_COST = ("O(N) per call, N the size of the set: a Python set has no random access, so "
+               "its members are copied into a tuple once per call (Redis: O(1), or O(count)).")
 ALL_MEMBERS = "O(N) where N is the total number of elements in all given sets."
 INTERSECTION = ("O(N*M) worst case where N is the cardinality of the smallest set and M is "
                 "the number of sets.")
@@ -60,15 +65,6 @@ def random_sample(population: Sequence, count: int) -> list:
     if count >= len(population):
         return list(population)
     return random.sample(population, count)
-
-
-def _parse_non_negative(arg: bytes, error: str) -> int:
-    """A count that may be 0 (getPositiveLongFromObjectOrReply): one error for both a
-    non-number and a negative number."""
-    value = parse_int(arg, error)
-    if value < 0:
-        raise RedisError(error)
-    return value
 
 
 def _members(ctx, key: bytes) -> set:
@@ -173,7 +169,7 @@ def smismember(ctx, args):
 
 @command("smembers", arity=2, flags=READONLY, keys=ONE_KEY, group="set",
          summary="Get all the members in a set", complexity="O(N) where N is the set cardinality.",
-         tips=NONDETERMINISTIC_ORDER)
+         tips=NONDETERMINISTIC_ORDER, differences=SET_ORDER)
 def smembers(ctx, args):
     """SMEMBERS key"""
     return RespSet(_members(ctx, args[0]))  # a copy: the reply is encoded after the lock is gone
@@ -181,10 +177,10 @@ def smembers(ctx, args):
 
 @command("sscan", arity=-3, flags=READONLY, keys=ONE_KEY, group="set", since="2.8.0",
          summary="Incrementally iterate Set elements",
-         complexity="O(1) for every call. O(N) for a complete iteration, including enough command "
-                    "calls for the cursor to return back to 0. N is the number of elements inside "
-                    "the collection..",
-         tips=("nondeterministic_output",))
+         complexity=SCAN_COMPLEXITY + "..",
+         tips=("nondeterministic_output",),
+         differences="The whole set comes in one reply, with cursor 0, whatever its size (Redis "
+                     "does that only for an intset); COUNT is checked, then ignored. " + SET_ORDER)
 def sscan(ctx, args):
     """SSCAN key cursor [MATCH pattern] [COUNT count]"""
     parse_scan_cursor(args[1])  # validated, then not needed: the reply is the whole set
@@ -202,7 +198,8 @@ def sscan(ctx, args):
          summary="Remove and return one or multiple random members from a set",
          key_flags=("RW", "access", "delete"), tips=("nondeterministic_output",),
          complexity="Without the count argument O(1), otherwise O(N) where N is the value of "
-                    "the passed count.")
+                    "the passed count.",
+         differences=RANDOM_COST + " " + SET_ORDER)
 def spop(ctx, args):
     """SPOP key [count]"""
     key = args[0]
@@ -216,7 +213,7 @@ def spop(ctx, args):
         members.discard(popped)
         _after_removal(ctx, key, members, 1)
         return popped
-    count = _parse_non_negative(args[1], errors.NOT_POSITIVE)
+    count = parse_int_at_least(args[1], 0, errors.NOT_POSITIVE)
     members = ctx.db.lookup_for_write(key, set)
     if members is None or count == 0:
         return RespSet()
@@ -229,7 +226,8 @@ def spop(ctx, args):
 @command("srandmember", arity=-2, flags=READONLY, keys=ONE_KEY, group="set",
          summary="Get one or multiple random members from a set", tips=("nondeterministic_output",),
          complexity="Without the count argument O(1), otherwise O(N) where N is the absolute "
-                    "value of the passed count.")
+                    "value of the passed count.",
+         differences=RANDOM_COST + " " + SET_ORDER)
 def srandmember(ctx, args):
     """SRANDMEMBER key [count]"""
     if len(args) > 2:
@@ -274,21 +272,24 @@ def _store(ctx, key: bytes, result: set) -> int:
 
 
 @command("sinter", arity=-2, flags=READONLY, keys=EVERY_KEY, group="set",
-         summary="Intersect multiple sets", complexity=INTERSECTION, tips=NONDETERMINISTIC_ORDER)
+         summary="Intersect multiple sets", complexity=INTERSECTION, tips=NONDETERMINISTIC_ORDER,
+         differences=SET_ORDER)
 def sinter(ctx, args):
     """SINTER key [key ...]"""
     return RespSet(_intersection(_sources(ctx, args)))
 
 
 @command("sunion", arity=-2, flags=READONLY, keys=EVERY_KEY, group="set",
-         summary="Add multiple sets", complexity=ALL_MEMBERS, tips=NONDETERMINISTIC_ORDER)
+         summary="Add multiple sets", complexity=ALL_MEMBERS, tips=NONDETERMINISTIC_ORDER,
+         differences=SET_ORDER)
 def sunion(ctx, args):
     """SUNION key [key ...]"""
     return RespSet(_union(_sources(ctx, args)))
 
 
 @command("sdiff", arity=-2, flags=READONLY, keys=EVERY_KEY, group="set",
-         summary="Subtract multiple sets", complexity=ALL_MEMBERS, tips=NONDETERMINISTIC_ORDER)
+         summary="Subtract multiple sets", complexity=ALL_MEMBERS, tips=NONDETERMINISTIC_ORDER,
+         differences=SET_ORDER)
 def sdiff(ctx, args):
     """SDIFF key [key ...]"""
     return RespSet(_difference(_sources(ctx, args)))
@@ -324,9 +325,7 @@ def sdiffstore(ctx, args):
 def sintercard(ctx, args):
     """SINTERCARD numkeys key [key ...] [LIMIT limit]"""
     # Redis's legacy key triple is 0 0 0 here: the keys' positions depend on numkeys.
-    numkeys = parse_int(args[0], errors.NUMKEYS_NOT_POSITIVE)
-    if numkeys < 1:
-        raise RedisError(errors.NUMKEYS_NOT_POSITIVE)
+    numkeys = parse_int_at_least(args[0], 1, errors.NUMKEYS_NOT_POSITIVE)
     if numkeys > len(args) - 1:
         raise RedisError(errors.NUMKEYS_TOO_MANY)
     limit = 0  # no limit
@@ -335,7 +334,7 @@ def sintercard(ctx, args):
     while i < len(options):
         if keyword(options[i]) != "LIMIT" or i + 1 == len(options):
             raise RedisError(errors.SYNTAX)
-        limit = _parse_non_negative(options[i + 1], errors.LIMIT_NEGATIVE)
+        limit = parse_int_at_least(options[i + 1], 0, errors.LIMIT_NEGATIVE)
         i += 2
     sets = _sources(ctx, args[1:1 + numkeys])
     # Count members of the smallest set found in all the others, stopping at the limit:

@@ -40,11 +40,16 @@ SORTABLE = (deque, set, ZSet)
 COMPLEXITY = ("O(N+M*log(M)) where N is the number of elements in the list or set to sort, and "
               "M the number of returned elements. When the elements are not sorted, complexity is O(N).")
 CATEGORIES = ("set", "sortedset", "list", "dangerous")
+DIFFERENCES = ("ALPHA compares bytes (the C locale's order); Redis uses strcoll() in the "
+               "server's locale, which differs only when it runs under another locale. With "
+               "ALPHA, BY and LIMIT, elements of equal weight keep their natural order, where "
+               "Redis's partial sort may swap them. Patterns are used whole; Redis stops at a "
+               "NUL byte.")
 
 
 @command("sort", arity=-2, flags=WRITE | DENYOOM, keys=(1, 1, 1), summary="Sort the elements in "
          "a list, set or sorted set", complexity=COMPLEXITY, acl_categories=CATEGORIES,
-         key_flags=("RO", "access"))
+         key_flags=("RO", "access"), differences=DIFFERENCES)
 def sort(ctx, args):
     """SORT key [BY pattern] [LIMIT offset count] [GET pattern [GET pattern ...]] [ASC | DESC] [ALPHA] [STORE destination]"""
     return sort_generic(ctx, args, readonly=False)
@@ -52,7 +57,7 @@ def sort(ctx, args):
 
 @command("sort_ro", arity=-2, flags=READONLY, keys=(1, 1, 1), since="7.0.0",
          summary="Sort the elements in a list, set or sorted set. Read-only variant of SORT.",
-         complexity=COMPLEXITY, acl_categories=CATEGORIES)
+         complexity=COMPLEXITY, acl_categories=CATEGORIES, differences=DIFFERENCES)
 def sort_ro(ctx, args):
     """SORT_RO key [BY pattern] [LIMIT offset count] [GET pattern [GET pattern ...]] [ASC | DESC] [ALPHA]"""
     return sort_generic(ctx, args, readonly=True)

@@ -16,13 +16,11 @@ from __future__ import annotations
 from collections.abc import Set
 from dataclasses import dataclass
 
-from common.resp import INT64_MAX, INT64_MIN, Status
+from common.resp import INT64_MAX, INT64_MIN, OK
 from redis_clone import errors, longdouble
 from redis_clone.arguments import keyword, parse_int
 from redis_clone.errors import RedisError
 from redis_clone.registry import DENYOOM, FAST, READONLY, WRITE, command
-
-OK = Status("OK")
 
 ONE_KEY = (1, 1, 1)
 EVERY_KEY = (1, -1, 1)
@@ -190,7 +188,8 @@ def getex(ctx, args):
 
 
 @command("mget", arity=-2, flags=READONLY | FAST, keys=EVERY_KEY, group="string",
-         summary="Get the values of all the given keys")
+         summary="Get the values of all the given keys",
+         complexity="O(N) where N is the number of keys to retrieve.")
 def mget(ctx, args):
     """MGET key [key ...]"""
     values = (ctx.db.get(key) for key in args)
@@ -233,7 +232,10 @@ def _pairs(ctx, args: list[bytes]) -> list[tuple[bytes, bytes]]:
          complexity="O(1). The amortized time complexity is O(1) assuming the appended value is small "
                     "and the already present value is of any size, since the dynamic string library "
                     "used by Redis will double the free space available on every reallocation.",
-         summary="Append a value to a key")
+         summary="Append a value to a key",
+         differences="O(length of the string): values are immutable bytes, so the whole string "
+                     "is copied, where Redis's SDS appends in place. A loop of APPENDs building "
+                     "one big string is quadratic here.")
 def append(ctx, args):
     """APPEND key value"""
     key, suffix = args
@@ -288,7 +290,9 @@ def substr(ctx, args):
          complexity="O(1), not counting the time taken to copy the new string in place. Usually, "
                     "this string is very small so the amortized complexity is O(1). Otherwise, "
                     "complexity is O(M) with M being the length of the value argument.",
-         summary="Overwrite part of a string at key starting at the specified offset")
+         summary="Overwrite part of a string at key starting at the specified offset",
+         differences="O(length of the string): the whole string is copied, where Redis writes "
+                     "in place.")
 def setrange(ctx, args):
     """SETRANGE key offset value"""
     key, patch = args[0], args[2]

@@ -19,10 +19,11 @@ from typing import Callable, Iterable, Iterator
 
 from common.resp import INT64_MAX, NULL_ARRAY, format_double
 from redis_clone import errors
-from redis_clone.arguments import (keyword, parse_float, parse_int, parse_int_at_least,
-                                   parse_int_in_range, strtod)
-from redis_clone.blocking import Block, parse_timeout
-from redis_clone.commands.keys import key_matcher, parse_scan_cursor, parse_scan_options
+from redis_clone.arguments import (clamp_range, keyword, parse_float, parse_int,
+                                   parse_int_at_least, parse_int_in_range, parse_mpop, strtod)
+from redis_clone.blocking import SERVED_FROM_FIRST_KEY, Block, parse_timeout
+from redis_clone.commands.keys import (SCAN_COMPLEXITY, key_matcher, parse_scan_cursor,
+                                       parse_scan_options)
 from redis_clone.errors import RedisError
 from redis_clone.keyspace import TYPE_NAMES
 from redis_clone.registry import BLOCKING, DENYOOM, FAST, NOSCRIPT, READONLY, WRITE, command
@@ -79,18 +80,6 @@ def _lex_bound(arg: bytes) -> tuple[tuple[int, bytes], bool]:
     if lead == b"(" or lead == b"[":
         return lex_bound(rest), lead == b"("
     raise RedisError(errors.LEX_RANGE_INVALID)
-
-
-def _clamp_ranks(start: int, stop: int, length: int) -> tuple[int, int] | None:
-    """Negative ranks count from the end; None when the range is empty."""
-    if start < 0:
-        start += length
-    if stop < 0:
-        stop += length
-    start = max(start, 0)
-    if start > stop or start >= length:
-        return None
-    return start, min(stop, length - 1)
 
 
 # --- shaping replies ------------------------------------------------------------------
@@ -332,7 +321,7 @@ class RangeQuery:
 
     def run(self, zset: ZSet) -> Pairs:
         if self.by == RANK:
-            ranks = _clamp_ranks(self.start, self.stop, len(zset))
+            ranks = clamp_range(self.start, self.stop, len(zset))
             return [] if ranks is None else list(zset.range_by_rank(*ranks, reverse=self.reverse))
         if self.offset < 0:
             return []  # Redis's `while (ln && offset--)` walks off the end of the set
@@ -476,7 +465,7 @@ def zremrangebyrank(ctx, args):
     zset = ctx.db.lookup_for_write(args[0], ZSet)
     if zset is None:
         return 0
-    ranks = _clamp_ranks(start, stop, len(zset))
+    ranks = clamp_range(start, stop, len(zset))
     removed = 0 if ranks is None else zset.remove_range_by_rank(*ranks)
     return _after_removal(ctx, args[0], zset, removed)
 
@@ -561,6 +550,7 @@ def pop_first(ctx, keys: list[bytes], highest: bool, count: int, *,
     return None
 
 
+ENDS = ("MIN", "MAX")  # ZMPOP's and BZMPOP's end to pop from
 MPOP_COMPLEXITY = ("O(K) + O(M*log(N)) where K is the number of provided keys, N being the "
                    "number of elements in the sorted set, and M being the number of elements "
                    "popped.")
@@ -571,25 +561,8 @@ MPOP_COMPLEXITY = ("O(K) + O(M*log(N)) where K is the number of provided keys, N
          complexity=MPOP_COMPLEXITY)
 def zmpop(ctx, args):
     """ZMPOP numkeys key [key ...] <MIN | MAX> [COUNT count]"""
-    keys, highest, count = parse_mpop(args)
-    return mpop_reply(pop_first(ctx, keys, highest, count))
-
-
-def parse_mpop(args: list[bytes]) -> tuple[list[bytes], bool, int]:
-    """`numkeys key [key ...] <MIN | MAX> [COUNT count]` -> (keys, highest, count)."""
-    numkeys = parse_int_at_least(args[0], 1, errors.NUMKEYS_NOT_POSITIVE)
-    where = numkeys + 1
-    if where >= len(args) or keyword(args[where]) not in ("MIN", "MAX"):
-        raise RedisError(errors.SYNTAX)
-    count = None
-    i = where + 1
-    while i < len(args):
-        if count is None and keyword(args[i]) == "COUNT" and i + 1 < len(args):
-            count = parse_int_at_least(args[i + 1], 1, errors.COUNT_NOT_POSITIVE)
-            i += 2
-        else:
-            raise RedisError(errors.SYNTAX)
-    return args[1:where], keyword(args[where]) == "MAX", count or 1
+    keys, end, count = parse_mpop(args, ENDS)
+    return mpop_reply(pop_first(ctx, keys, end == "MAX", count))
 
 
 def mpop_reply(popped: tuple[bytes, Pairs] | None):
@@ -609,7 +582,7 @@ BZPOP_COMPLEXITY = "O(log(N)) with N being the number of elements in the sorted 
          group=GROUP, since="5.0.0",
          summary="Remove and return the member with the lowest score from one or more sorted "
                  "sets, or block until one is available",
-         complexity=BZPOP_COMPLEXITY, key_flags=TAKES)
+         complexity=BZPOP_COMPLEXITY, key_flags=TAKES, differences=SERVED_FROM_FIRST_KEY)
 def bzpopmin(ctx, args):
     """BZPOPMIN key [key ...] timeout"""
     return _blocking_pop(ctx, args[:-1], parse_timeout(args[-1]), False, 1, _bzpop_reply)
@@ -619,7 +592,7 @@ def bzpopmin(ctx, args):
          group=GROUP, since="5.0.0",
          summary="Remove and return the member with the highest score from one or more sorted "
                  "sets, or block until one is available",
-         complexity=BZPOP_COMPLEXITY, key_flags=TAKES)
+         complexity=BZPOP_COMPLEXITY, key_flags=TAKES, differences=SERVED_FROM_FIRST_KEY)
 def bzpopmax(ctx, args):
     """BZPOPMAX key [key ...] timeout"""
     return _blocking_pop(ctx, args[:-1], parse_timeout(args[-1]), True, 1, _bzpop_reply)
@@ -628,12 +601,12 @@ def bzpopmax(ctx, args):
 @command("bzmpop", arity=-5, flags=WRITE | BLOCKING, keys=MOVABLE_KEYS, group=GROUP,
          since="7.0.0",
          summary="Remove and return members with scores in a sorted set or block until one is "
-                 "available", complexity=MPOP_COMPLEXITY)
+                 "available", complexity=MPOP_COMPLEXITY, differences=SERVED_FROM_FIRST_KEY)
 def bzmpop(ctx, args):
     """BZMPOP timeout numkeys key [key ...] <MIN | MAX> [COUNT count]"""
     timeout = parse_timeout(args[0])  # Redis 7.0 reads the timeout before anything else
-    keys, highest, count = parse_mpop(args[1:])
-    return _blocking_pop(ctx, keys, timeout, highest, count, mpop_reply)
+    keys, end, count = parse_mpop(args[1:], ENDS)
+    return _blocking_pop(ctx, keys, timeout, end == "MAX", count, mpop_reply)
 
 
 def _bzpop_reply(popped: tuple[bytes, Pairs]) -> list:
@@ -909,10 +882,12 @@ def _random_pairs(zset: ZSet, count: int) -> Pairs:
 
 @command("zscan", arity=-3, flags=READONLY, keys=ONE_KEY, group=GROUP, since="2.8.0",
          summary="Incrementally iterate sorted sets elements and associated scores",
-         complexity="O(1) for every call. O(N) for a complete iteration, including enough "
-                    "command calls for the cursor to return back to 0. N is the number of "
-                    "elements inside the collection..",
-         tips=("nondeterministic_output",))
+         complexity=SCAN_COMPLEXITY + "..",
+         tips=("nondeterministic_output",),
+         differences="A set Redis would keep as a listpack comes whole in one reply, in order, "
+                     "as in Redis. A bigger one is walked with our member table's slot cursor "
+                     "(redis_clone/densedict.py), not Redis's reverse-binary bucket cursor: "
+                     "cursor values and member order differ, the guarantee is the same.")
 def zscan(ctx, args):
     """ZSCAN key cursor [MATCH pattern] [COUNT count]"""
     cursor = parse_scan_cursor(args[1])

@@ -6,7 +6,6 @@ depends on which real commands exist. Expected error texts are Redis 7.0.15's.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 
 import pytest
 
@@ -26,23 +25,25 @@ class SpyLock:
         self._lock = RWLock()
         self.held: str | None = None
 
-    @contextmanager
-    def read(self):
-        with self._lock.read():
+    def acquire_read(self, timeout: float | None = None) -> bool:
+        if self._lock.acquire_read(timeout):
             self.held = "read"
-            try:
-                yield
-            finally:
-                self.held = None
+            return True
+        return False
 
-    @contextmanager
-    def write(self):
-        with self._lock.write():
+    def release_read(self) -> None:
+        self.held = None
+        self._lock.release_read()
+
+    def acquire_write(self, timeout: float | None = None) -> bool:
+        if self._lock.acquire_write(timeout):
             self.held = "write"
-            try:
-                yield
-            finally:
-                self.held = None
+            return True
+        return False
+
+    def release_write(self) -> None:
+        self.held = None
+        self._lock.release_write()
 
 
 @pytest.fixture

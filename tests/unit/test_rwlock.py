@@ -225,3 +225,44 @@ def test_a_writer_that_is_interrupted_while_waiting_does_not_block_readers_forev
     assert done.wait(BOUND), "a reader is blocked by a writer that gave up"
     join_all(thread)
     lock.release_read()
+
+
+# --- acquiring with a timeout (how a client waiting behind a long script notices BUSY) ---
+
+def test_acquire_write_with_a_timeout_gives_up_while_a_reader_holds_the_lock():
+    lock = RWLock()
+    lock.acquire_read()
+    assert lock.acquire_write(timeout=0.01) is False
+    lock.release_read()
+    assert lock.acquire_write(timeout=0.01) is True
+    lock.release_write()
+
+
+def test_acquire_read_with_a_timeout_gives_up_while_a_writer_holds_the_lock():
+    lock = RWLock()
+    lock.acquire_write()
+    assert lock.acquire_read(timeout=0.01) is False
+    lock.release_write()
+    assert lock.acquire_read(timeout=0.01) is True
+    lock.release_read()
+
+
+def test_a_writer_that_times_out_lets_the_readers_queued_behind_it_in():
+    lock = RWLock()
+    lock.acquire_read()
+    reader_inside = threading.Event()
+    writer = start(lambda: lock.acquire_write(timeout=0.2))
+    wait_until_parked(lock, 1)             # the writer waits: new readers now queue behind it
+    reader = start(lambda: (lock.acquire_read(), reader_inside.set(), lock.release_read()))
+    wait_until_parked(lock, 2)
+    assert reader_inside.wait(BOUND), "the reader stayed blocked after the writer gave up"
+    join_all(writer, reader)
+    lock.release_read()
+
+
+def test_a_timed_out_writer_does_not_release_the_writer_that_holds_the_lock():
+    lock = RWLock()
+    lock.acquire_write()
+    assert lock.acquire_write(timeout=0.01) is False
+    assert lock.acquire_read(timeout=0.01) is False   # still held by the first writer
+    lock.release_write()
