@@ -7,8 +7,8 @@ Each algorithm runs in a closed loop: `--threads` threads each ask `allow()` for
 drawn from `--keys` keys as soon as the last answer is in, for `--duration` seconds.
 The memory store is the in-process number; the Redis store adds one EVALSHA round
 trip per decision. Without `--redis`, a throwaway redis-server is started on a free
-port when one is installed. (Our clone has no EVAL yet, issue 4, so it cannot be
-measured here.) Client and server share the machine's cores.
+port when one is installed; point `--redis` at our clone (`python -m redis_clone`)
+to measure it instead. Client and server share the machine's cores.
 """
 
 from __future__ import annotations
