@@ -738,6 +738,11 @@ class Config:
         try:
             if param is None:
                 raise ConfigError(errors.CONFIG_BAD_DIRECTIVE)
+            if param.kind == "save" and len(args) == 1 and args[0]:
+                # `--save "3600 1 300 100"`: one argument holding several, which Redis 7
+                # splits again for its multi-argument parameters.
+                args = [word.decode("utf-8", "surrogateescape")
+                        for word in split_inline(args[0].encode("utf-8", "surrogateescape")) or []]
             if param.kind == "save" and args != [""]:
                 # Several `save <seconds> <changes>` lines add up (the first replaces
                 # the default), as in redis.conf.

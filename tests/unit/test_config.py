@@ -288,3 +288,9 @@ def test_rewrite_quotes_strings_like_redis(tmp_path):
     config.set("requirepass", 'a"b\n')
     config.rewrite()
     assert 'requirepass "a\\"b\\n"\n' in path.read_text()
+
+
+def test_a_single_save_argument_holding_several_values_is_split_as_redis_7_does():
+    config = Config()
+    config.load_args(["--save", "3600 1 300 100"])
+    assert config.get("save") == "3600 1 300 100"
