@@ -1,6 +1,8 @@
 # Quick start: `make run` starts the Redis clone on port 6379, `make test` runs the suite.
 # Both create the virtualenv in .venv on first use and install what they need.
 # `make docs` regenerates docs/commands.md from the command table (a test checks it).
+# `make report` benchmarks the clone against real Redis (needs redis-server and redis-benchmark)
+# and writes reports/performance.pdf and its raw data; REPORT_ARGS=--quick for a tiny run.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
@@ -8,7 +10,7 @@ PY     := $(VENV)/bin/python
 PORT   ?= 6379
 ARGS   ?=
 
-.PHONY: run test docs clean
+.PHONY: run test docs report clean
 
 $(VENV)/.runtime: requirements.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11)' 2>/dev/null || { echo "need Python 3.11+ (set PYTHON=...)"; exit 1; }
@@ -28,6 +30,9 @@ test: $(VENV)/.dev
 
 docs: $(VENV)/.runtime
 	$(PY) -m redis_clone.commanddocs docs/commands.md
+
+report: $(VENV)/.runtime
+	$(PY) -m perf $(REPORT_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -40,6 +40,7 @@ CRLF = b"\r\n"
 PROTO_INLINE_MAX_SIZE = 64 * 1024
 DEFAULT_MAX_BULK_LEN = 512 * 1024 * 1024  # proto-max-bulk-len
 INT_MAX = 2**31 - 1
+FAST_PATH_MAX_ARGS = 64  # bigger commands (MSET of thousands) take the general parser
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
@@ -84,6 +85,11 @@ class RespSet(list):
 
 class Push(list):
     """RESP3 out-of-band push (`>`), e.g. pub/sub messages; RESP2 sends an array."""
+
+
+class Replies(list):
+    """Several replies in a row, not one array: a command that answers more than once,
+    like SUBSCRIBE a b (one confirmation per channel). The server-side encoder only."""
 
 
 class Attribute(dict):
@@ -283,6 +289,10 @@ class RequestParser(_Parser):
     """
 
     def get(self):
+        if not self._stack and self._bulk is None:
+            argv = self._whole_command()
+            if argv is not None:
+                return argv
         while True:
             if self._bulk is not None:
                 value = self._take_bulk(self._bulk[1])
@@ -325,6 +335,37 @@ class RequestParser(_Parser):
                 if args:
                     return args
 
+    def _whole_command(self) -> list[bytes] | None:
+        """Fast path: a small, well-formed multibulk command that has fully arrived.
+
+        Nearly every request is one (`*3\\r\\n$3\\r\\nSET...`), and taking it in one
+        tight loop costs a fraction of the general state machine below. Anything else
+        (inline, incomplete, big, or anything the strict rules might reject) returns
+        None *without consuming a byte*, and `get()` then parses it the general way,
+        so errors and partial input behave exactly as before.
+        """
+        buf, pos = self._buf, self._pos
+        if pos >= len(buf) or buf[pos] != 0x2A:  # '*'
+            return None
+        end = buf.find(0x0D, pos)
+        count = _small_length(buf[pos + 1:end]) if end > 0 else None
+        if not count or count > FAST_PATH_MAX_ARGS:
+            return None
+        size, limit, argv = len(buf), self.max_bulk_len, []
+        pos = end + 2
+        for _ in range(count):
+            if pos >= size or buf[pos] != 0x24:  # '$'
+                return None
+            end = buf.find(0x0D, pos)
+            length = _small_length(buf[pos + 1:end]) if end > 0 else None
+            start = end + 2
+            if length is None or length > limit or start + length + 2 > size:
+                return None
+            argv.append(bytes(buf[start:start + length]))
+            pos = start + length + 2  # the bulk's CRLF is skipped unchecked, as in Redis
+        self._pos = pos
+        return argv
+
     def _request_line(self, terminator: int, too_long: str) -> bytes | None:
         """The next request line, cut exactly where Redis's networking.c cuts it.
 
@@ -348,6 +389,13 @@ class RequestParser(_Parser):
             if end > pos and buf[end - 1] == 0x0D:
                 end -= 1
         return bytes(buf[pos:end])
+
+
+def _small_length(digits: bytearray) -> int | None:
+    """A length line's number for the fast path: plain digits, no leading zero, < 10**9."""
+    if not 0 < len(digits) < 10 or not digits.isdigit() or (digits[0] == 0x30 and len(digits) > 1):
+        return None
+    return int(digits)
 
 
 def _error_char(byte: int) -> str:
@@ -534,6 +582,9 @@ def _encode(value, out: list, resp3: bool) -> None:
         _encode(value.encode("utf-8", "surrogateescape"), out, resp3)
     elif isinstance(value, (bytes, bytearray, memoryview)):
         _encode(bytes(value), out, resp3)
+    elif kind is Replies:
+        for item in value:
+            _encode(item, out, resp3)
     else:
         raise TypeError(f"cannot encode {kind.__name__} as RESP")
 

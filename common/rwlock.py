@@ -38,6 +38,9 @@ class RWLock:
     def acquire_read(self, timeout: float | None = None) -> bool:
         """Enter a read section; False if `timeout` seconds passed first (None: wait forever)."""
         with self._cond:
+            if not (self._writer or self._writers_waiting):  # uncontended: no waiting at all
+                self._readers += 1
+                return True
             if not self._cond.wait_for(lambda: not (self._writer or self._writers_waiting), timeout):
                 return False
             self._readers += 1
@@ -52,6 +55,9 @@ class RWLock:
     def acquire_write(self, timeout: float | None = None) -> bool:
         """Enter the write section; False if `timeout` seconds passed first (None: wait forever)."""
         with self._cond:
+            if not (self._writer or self._readers):  # uncontended: take it at once
+                self._writer = True
+                return True
             self._writers_waiting += 1
             acquired = False
             try:
