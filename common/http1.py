@@ -44,7 +44,7 @@ HOP_BY_HOP = frozenset({"connection", "proxy-connection", "keep-alive", "te",
 
 REASONS = {
     100: "Continue", 200: "OK", 204: "No Content", 304: "Not Modified",
-    400: "Bad Request", 404: "Not Found", 413: "Content Too Large", 429: "Too Many Requests",
+    400: "Bad Request", 404: "Not Found", 408: "Request Timeout", 413: "Content Too Large", 429: "Too Many Requests",
     431: "Request Header Fields Too Large", 500: "Internal Server Error",
     501: "Not Implemented", 502: "Bad Gateway", 503: "Service Unavailable",
     504: "Gateway Timeout", 505: "HTTP Version Not Supported",
@@ -224,6 +224,11 @@ class _Parser:
             self._buffer += data
         else:
             self._eof = True
+
+    @property
+    def buffered(self) -> int:
+        """How many received bytes wait in the buffer (a head begun but not finished)."""
+        return len(self._buffer)
 
     @property
     def unconsumed(self) -> bytes:

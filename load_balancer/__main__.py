@@ -54,6 +54,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="active checks: GET PATH (http mode), TCP connect, or redis PING")
     parser.add_argument("--health-interval", type=float, metavar="SECONDS")
     parser.add_argument("--admin", metavar="HOST:PORT", help="serve /stats, /metrics, /health and / here")
+    parser.add_argument("--header-timeout", type=float, metavar="SECONDS",
+                        help="a request head must arrive whole this soon, else 408 (default 10)")
+    parser.add_argument("--max-connections", type=int, metavar="N",
+                        help="client connections at once; more get 503 (default 1024, 0 = no cap)")
+    parser.add_argument("--max-body-bytes", type=int, metavar="BYTES",
+                        help="larger request bodies get 413 (default 0 = no cap)")
     parser.add_argument("--log-format", choices=LOG_FORMATS)
     parser.add_argument("--log-level", default="info", choices=LOG_LEVELS)
     return parser.parse_args(argv)
@@ -74,6 +80,12 @@ def build_config(args: argparse.Namespace) -> Config:
         health["interval"] = args.health_interval
     if health:
         overrides["health"] = health
+    if args.header_timeout is not None:
+        overrides["timeouts"] = {"header": args.header_timeout}
+    limits = {setting: getattr(args, setting) for setting in ("max_connections", "max_body_bytes")
+              if getattr(args, setting) is not None}
+    if limits:
+        overrides["limits"] = limits
     return load(args.config, overrides)
 
 

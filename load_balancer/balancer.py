@@ -17,6 +17,10 @@ connection, so `apply()` (a reload, see reload.py) changes them with one assignm
                                                      v
                                   ConnectionPool (keep-alive) --TCP--> servers
 
+Every accepted connection first takes a slot under `limits.max_connections` (one thread
+each, so the cap bounds threads and memory); past the cap the client gets `503` and a
+close instead of a silent stall in the listen backlog (see docs/security.md).
+
 Graceful stop: stop accepting, close idle keep-alive connections, wait (up to
 `timeouts.drain`) for requests in flight, then close everything.
 """
@@ -101,6 +105,30 @@ class Activity:
             return self._cond.wait_for(lambda: self.in_flight == 0, timeout)
 
 
+class ConnectionSlots:
+    """Counts client connections against a cap read afresh each time (a reload may change it).
+
+    The lock guards both counters; `refused` only ever grows (shown on /stats).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.open = 0
+        self.refused = 0
+
+    def take(self, limit: int | None) -> bool:
+        with self._lock:
+            if limit is not None and self.open >= limit:
+                self.refused += 1
+                return False
+            self.open += 1
+            return True
+
+    def give_back(self) -> None:
+        with self._lock:
+            self.open -= 1
+
+
 class LoadBalancer:
     def __init__(self, config: Config, *, clock: Clock | None = None,
                  access_log: AccessLog | None = None, probe: Probe | None = None,
@@ -110,6 +138,7 @@ class LoadBalancer:
         self.admission = admission
         self.access_log = access_log or AccessLog(sys.stdout, config.log_format)
         self.activity = Activity()
+        self.slots = ConnectionSlots()
         self.alerts = Alerter(config.alerts, self.clock)
         self._probe = probe  # tests script health results; None: real probes
         self._random_secret = secrets.token_bytes(32)  # signs cookies unless cookie_secret is set
@@ -117,7 +146,8 @@ class LoadBalancer:
         self.router: Router[ServerPool] = Router(
             config.routes, config.default_pool, {pool.name: self._new_pool(pool, config) for pool in config.pools})
         self.proxy = HttpProxy(self) if config.mode == "http" else TcpProxy(self)
-        self._tcp = ThreadedTCPServer(config.listen_host, config.listen_port, self.proxy.serve, name="lb")
+        self._tcp = ThreadedTCPServer(config.listen_host, config.listen_port, self._serve_client,
+                                      name="lb")
         self.admin = admin_server(self, *config.admin) if config.admin else None
         self.started_at = self.clock.monotonic()
         self._shutdown_requested = threading.Event()
@@ -178,6 +208,18 @@ class LoadBalancer:
         self.alerts.stop()
         log.info("stopped")
 
+    def _serve_client(self, sock: socket.socket, addr: tuple) -> None:
+        """One accepted connection: the proxy serves it if a slot is free."""
+        if not self.slots.take(self.config.max_connections):
+            log.warning("refusing %s: %d client connections is the limit (limits.max_connections)",
+                        addr[0], self.config.max_connections)
+            self.proxy.refuse(sock)
+            return
+        try:
+            self.proxy.serve(sock, addr)
+        finally:
+            self.slots.give_back()
+
     # --- reload -------------------------------------------------------------------
 
     def apply(self, config: Config) -> None:
@@ -233,6 +275,8 @@ class LoadBalancer:
             "uptime_seconds": round(self.clock.monotonic() - self.started_at, 3),
             "draining": self.activity.draining,
             "in_flight": self.activity.in_flight,
+            "client_connections": self.slots.open,
+            "refused_connections": self.slots.refused,
             "default_pool": self.config.default_pool,
             "pools": {name: pool.report() for name, pool in self.router.pools.items()},
         }

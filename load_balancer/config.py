@@ -102,6 +102,7 @@ class Timeouts:
     pool_idle: float = 4.0   # below the usual 5 s backend keep-alive, so we close first
     drain: float = 10.0      # how long shutdown waits for requests in flight
     tunnel: float = 3600.0   # TCP mode: a connection silent both ways this long is closed
+    header: float = 10.0     # a request head must arrive whole this soon -> 408 (slowloris)
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,7 @@ class Config:
     pool_size: int = 32          # idle connections kept per backend
     max_header_bytes: int = 32 * 1024
     max_body_bytes: int | None = None
+    max_connections: int | None = 1024  # client connections at once; more get 503 + close
     log_format: str = "text"
     rate_limit: RateLimitConfig | None = None  # [rate_limit]: the rate limiter's settings
 
@@ -165,6 +167,7 @@ def from_mapping(raw: dict[str, Any]) -> Config:
     limits = top.table("limits")
     max_header = limits.integer("max_header_bytes", 32 * 1024, minimum=1024)
     max_body = limits.integer("max_body_bytes", 0, minimum=0)
+    max_connections = limits.integer("max_connections", 1024, minimum=0)
     limits.finish()
     rate_limit = None
     if "rate_limit" in raw:  # the same settings as rate_limiter's, checked by its reader
@@ -175,7 +178,8 @@ def from_mapping(raw: dict[str, Any]) -> Config:
         rate_limit_table.finish()
     top.finish()
     return Config(host, port, pools, routes, default_pool, mode, admin, trusted, secret, alerts,
-                  timeouts, retries, pool_size, max_header, max_body or None, log_format, rate_limit)
+                  timeouts, retries, pool_size, max_header, max_body or None, max_connections or None,
+                  log_format, rate_limit)
 
 
 def parse_backend_flag(text: str) -> dict[str, Any]:
@@ -344,6 +348,7 @@ def _alerts(table: Table) -> AlertConfig:
 def _timeouts(table: Table) -> Timeouts:
     timeouts = Timeouts(table.number("connect", 2.0), table.number("read", 30.0),
                         table.number("client", 60.0), table.number("pool_idle", 4.0),
-                        table.number("drain", 10.0), table.number("tunnel", 3600.0))
+                        table.number("drain", 10.0), table.number("tunnel", 3600.0),
+                        table.number("header", 10.0))
     table.finish()
     return timeouts

@@ -5,7 +5,8 @@ over its requests: read the head -> route it to a pool -> pick a server -> send 
 stream the body up -> read the response head -> stream the body down -> access-log line
 -> next request (keep-alive). Bodies are relayed piece by piece and re-framed per hop;
 hop-by-hop headers are dropped, X-Forwarded-* and Forwarded added. Failures become 503
-(no backend up), 502 (broken backend) or 504 (silent backend); a failed connect is
+(no backend up), 502 (broken backend) or 504 (silent backend), and a head that takes
+longer than `timeouts.header` to arrive (slowloris) is 408; a failed connect is
 retried elsewhere, a dropped idempotent bodyless request too. An idle connection is
 one a drain may close; a request in flight is finished first. An optional `admission`
 hook (the rate limiter's) is asked before forwarding and may refuse a request or add
@@ -35,6 +36,11 @@ if TYPE_CHECKING:  # the balancer creates its proxy
 log = logging.getLogger("load_balancer.proxy")
 
 RECV_SIZE = 64 * 1024
+# Lingering close (nginx's lingering_close): after an error reply the client may still be
+# sending; closing with unread bytes makes the kernel send a reset, which can destroy
+# the reply before the client reads it. So stop writing, then discard what arrives for
+# at most this long.
+LINGER_SECONDS = 1.0
 # RFC 9110 §9.2.2: sending these twice has the same effect as sending them once.
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 CONTINUE = serialize_head(Response(100))
@@ -117,6 +123,37 @@ class _Peer:
         except (OSError, HTTPError) as err:
             raise self.fault(err) from err
 
+    def next_head(self, timeout: float, now: Callable[[], float], *,
+                  from_now: bool) -> Event:
+        """The next request head, which must arrive whole within `timeout` seconds.
+
+        The clock starts now for a connection's first request (`from_now`: a client that
+        connects and sends nothing holds a thread too), else at the head's first byte,
+        so an idle keep-alive connection waits the ordinary client timeout. A client
+        that sent part of a head and ran out of time gets 408 and a close, as HAProxy's
+        `timeout http-request` answers; one that sent nothing is closed silently, as
+        HAProxy and nginx treat an idle connection.
+        """
+        deadline = now() + timeout if from_now else None
+        idle_timeout = self.sock.gettimeout()
+        try:
+            while (event := self.parser.next_event()) is NEED_DATA:
+                if deadline is None and self.parser.buffered:
+                    deadline = now() + timeout
+                if deadline is not None:  # 0 would make the socket non-blocking
+                    self.sock.settimeout(max(deadline - now(), 0.001))
+                self.parser.feed(self.sock.recv(RECV_SIZE))
+            return event
+        except TimeoutError as err:
+            if self.parser.buffered:
+                raise _Reply(408, f"request head not complete within {timeout:g} s",
+                             close=True) from err
+            raise _ClientGone("idle past the timeout") from err
+        except (OSError, HTTPError) as err:
+            raise self.fault(err) from err
+        finally:
+            self.sock.settimeout(idle_timeout)
+
     def send(self, data: bytes) -> None:
         self._out += data
 
@@ -170,8 +207,10 @@ class HttpProxy:
         sock.settimeout(config.timeouts.client)
         client = _Peer(sock, RequestParser(max_head_size=config.max_header_bytes,
                                            max_body_size=config.max_body_bytes), _client_fault)
+        first = True
         try:
-            while (request := self._next_request(client)) is not None:
+            while (request := self._next_request(client, first)) is not None:
+                first = False
                 try:
                     keep_alive = self._serve_request(client, request, addr[0])
                 finally:
@@ -184,14 +223,46 @@ class HttpProxy:
             record = AccessRecord(self.lb.clock.time(), addr[0], "-", "-", "-")
             self._reply(client, reply, record, keep_alive=False)
             self.lb.access_log.write(record)
+            self._linger(sock)
 
-    def _next_request(self, client: _Peer) -> Request | None:
+    def refuse(self, sock: socket.socket) -> None:
+        """Over `limits.max_connections`: say 503 at once, without reading the request.
+
+        The alternative, not accepting, leaves clients stalled in the listen backlog
+        with no idea why (HAProxy's `maxconn` queues them there); an explicit 503 with
+        `Connection: close` and `Retry-After` tells a client to come back later.
+        """
+        body = b"503 Service Unavailable: too many connections\n"
+        headers = Headers([("Content-Type", "text/plain; charset=utf-8"),
+                           ("Content-Length", str(len(body))), ("Retry-After", "1"),
+                           ("Connection", "close")])
+        try:
+            sock.sendall(serialize_head(Response(503, headers=headers)) + body)
+        except OSError:
+            return  # the client is gone already: nobody to tell
+        self._linger(sock)
+
+    def _linger(self, sock: socket.socket) -> None:
+        """Half-close and discard the client's remaining bytes (see LINGER_SECONDS)."""
+        clock = self.lb.clock
+        deadline = clock.monotonic() + LINGER_SECONDS
+        try:
+            sock.shutdown(socket.SHUT_WR)
+            while (left := deadline - clock.monotonic()) > 0:
+                sock.settimeout(left)
+                if not sock.recv(RECV_SIZE):
+                    return
+        except OSError:
+            return  # reset, timed out or already closed: the server closes it next anyway
+
+    def _next_request(self, client: _Peer, first: bool) -> Request | None:
         """Wait for the next request as an idle connection, which a drain may close."""
         if not self.lb.activity.idle(client.sock):
             return None  # draining
         event = None
         try:
-            event = client.next_event()
+            event = client.next_head(self.lb.config.timeouts.header, self.lb.clock.monotonic,
+                                     from_now=first)
         finally:
             self.lb.activity.woken(client.sock, busy=isinstance(event, Request))
         return event if isinstance(event, Request) else None  # else ConnectionClosed

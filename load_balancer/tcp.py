@@ -108,6 +108,10 @@ class TcpProxy:
         finally:
             self.lb.activity.finished()
 
+    def refuse(self, sock: socket.socket) -> None:
+        """Over `limits.max_connections`: TCP mode has no protocol of its own to say so,
+        so the client just sees the connection close (the server closes it on return)."""
+
     def close_all(self) -> None:
         """Cut every connection still open (the end of a drain that timed out)."""
         with self._lock:
