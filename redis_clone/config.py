@@ -158,8 +158,10 @@ ACTIVE_PARAMS: tuple[Param, ...] = (
     # Read by each DEBUG and CONFIG SET: who may use them ("local" = loopback clients).
     one_of("enable-debug-command", "no", ("no", "yes", "local"), mutable=False),
     one_of("enable-protected-configs", "no", ("no", "yes", "local"), mutable=False),
-    # Reported by INFO; eviction and persistence read them once they exist.
+    # Read when a connection arrives: the ones over the limit are refused (server.py).
     number("maxclients", 10000, 1, UINT_MAX, unsigned=True),
+    # Read before every DENYOOM command (eviction.py); the policy also picks LRU or LFU
+    # access stamps, re-read on each CONFIG SET.
     size("maxmemory", 0, 0, ULLONG_MAX, unsigned=True),
     one_of("maxmemory-policy", "noeviction", (
         "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl",
@@ -180,7 +182,7 @@ COMPAT_PARAMS: tuple[Param, ...] = (
     text("pidfile", mutable=False),
     text("unixsocket", mutable=False),
     Param("unixsocketperm", "0", "octal", low=0, high=0o777, unsigned=True, mutable=False),
-    number("timeout", 0, 0, INT_MAX),
+    number("timeout", 0, 0, INT_MAX),  # exception: ACTIVE, read by the cron (clientscron.py)
     number("tcp-keepalive", 300, 0, INT_MAX),
     text("bind-source-addr"),
     yes_no("protected-mode", "yes"),
@@ -219,7 +221,8 @@ COMPAT_PARAMS: tuple[Param, ...] = (
     text("aclfile", mutable=False),
     number("acllog-max-len", 128, 0, LONG_MAX),
     one_of("acl-pubsub-default", "resetchannels", ("allchannels", "resetchannels")),
-    # Clients and limits
+    # Clients and limits. Exception to "change nothing": the pubsub class of
+    # client-output-buffer-limit cuts off slow subscribers (pubsub.py, clientscron.py).
     special("client-output-buffer-limit",
             "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60"),
     size("client-query-buffer-limit", 1024 * MB, MB, LONG_MAX, unsigned=True),
@@ -227,7 +230,8 @@ COMPAT_PARAMS: tuple[Param, ...] = (
     number("maxmemory-eviction-tenacity", 10, 0, 100),
     number("tracking-table-max-keys", 1000000, 0, LONG_MAX, unsigned=True),
     number("busy-reply-threshold", 5000, 0, LONG_MAX, alias="lua-time-limit"),
-    # Eviction and lazy freeing
+    # Eviction and lazy freeing. Exception to "change nothing": eviction.py reads the
+    # two lfu-* parameters (on each CONFIG SET), as they only tune ACTIVE maxmemory-policy.
     number("lfu-log-factor", 10, 0, INT_MAX),
     number("lfu-decay-time", 1, 0, INT_MAX),
     yes_no("lazyfree-lazy-eviction", "no"),
@@ -302,7 +306,8 @@ COMPAT_PARAMS: tuple[Param, ...] = (
     yes_no("cluster-allow-reads-when-down", "no"),
     yes_no("cluster-allow-pubsubshard-when-down", "yes"),
     size("cluster-link-sendbuf-limit", 0, 0, ULLONG_MAX, unsigned=True),
-    # Monitoring
+    # Monitoring. Exception to "change nothing": the slowlog-* pair is read after every
+    # command (commandlog.py).
     number("slowlog-log-slower-than", 10000, -1, LLONG_MAX),
     number("slowlog-max-len", 128, 0, LONG_MAX),
     number("latency-monitor-threshold", 0, 0, LLONG_MAX),

@@ -21,6 +21,7 @@ SCAN's contract allows.
 from __future__ import annotations
 
 import random
+from array import array
 from typing import Iterator
 
 
@@ -92,3 +93,72 @@ class DenseDict:
         top = len(self._keys) if cursor == 0 else min(cursor, len(self._keys))
         bottom = max(0, top - max(count, 1))
         return bottom, self._keys[bottom:top][::-1]
+
+
+class StampedDict(DenseDict):
+    """A DenseDict with a 32-bit unsigned *stamp* per entry, for the keyspace's
+    LRU/LFU access data (see eviction.py). The stamps live in an `array('I')` parallel
+    to the keys and values, moved along on swap-remove: 4 bytes per key and no Python
+    object, where a per-key int would cost 28. New entries stored with plain
+    `d[key] = value` (loading a snapshot) get stamp 0; `put()` gives one."""
+
+    __slots__ = ("_stamps",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._stamps = array("I")
+
+    def put(self, key: bytes, value, access) -> object:
+        """Store `value`; return the value it replaces, or None. A new entry gets the
+        stamp `access.new_stamp()`, a replaced one `access.refresh(its stamp)`: an
+        overwrite counts as an access and keeps the key's LFU history, as in Redis."""
+        slot = self._slot.get(key)
+        if slot is None:
+            self._append(key, value, access.new_stamp())
+            return None
+        old = self._values[slot]
+        self._values[slot] = value
+        self._stamps[slot] = access.refresh(self._stamps[slot])
+        return old
+
+    def __setitem__(self, key: bytes, value) -> None:
+        slot = self._slot.get(key)
+        if slot is None:
+            self._append(key, value, 0)
+        else:
+            self._values[slot] = value
+
+    def _append(self, key: bytes, value, stamp: int) -> None:
+        self._slot[key] = len(self._keys)
+        self._keys.append(key)
+        self._values.append(value)
+        self._stamps.append(stamp)
+
+    def get_touched(self, key: bytes, refresh) -> object:
+        """get(), and replace the entry's stamp with refresh(old stamp)."""
+        slot = self._slot.get(key)
+        if slot is None:
+            return None
+        stamps = self._stamps
+        stamps[slot] = refresh(stamps[slot])
+        return self._values[slot]
+
+    def stamp(self, key: bytes) -> int:
+        return self._stamps[self._slot[key]]
+
+    def set_stamp(self, key: bytes, stamp: int) -> None:
+        self._stamps[self._slot[key]] = stamp
+
+    def pop(self, key: bytes, default=None):
+        slot = self._slot.get(key)
+        if slot is None:
+            return default
+        stamps = self._stamps
+        last = stamps.pop()
+        if slot < len(stamps):  # the same swap-remove as the keys and values
+            stamps[slot] = last
+        return super().pop(key, default)
+
+    def clear(self) -> None:
+        super().clear()
+        del self._stamps[:]

@@ -73,6 +73,21 @@ INVALID_COMMAND_ARITY = "ERR Invalid number of arguments specified for command"
 NO_KEY_ARGUMENTS = "ERR The command has no key arguments"
 # CLIENT (commands/connection.py)
 INVALID_CLIENT_ID = "ERR Invalid client ID"
+# CLIENT KILL / PAUSE / NO-EVICT, maxclients, pub/sub, SLOWLOG (issue 6)
+NO_SUCH_CLIENT = "ERR No such client"
+CLIENT_ID_NOT_POSITIVE = "ERR client-id should be greater than 0"
+PAUSE_TIMEOUT_NOT_INTEGER = "ERR timeout is not an integer or out of range"
+PAUSE_MODE = "ERR CLIENT PAUSE mode must be WRITE or ALL"
+MAX_CLIENTS_REACHED = "ERR max number of clients reached"
+SLOWLOG_COUNT = "ERR count should be greater than or equal to -1"
+# maxmemory, OBJECT, MEMORY (eviction.py, commands/memory.py)
+OOM = "OOM command not allowed when used memory > 'maxmemory'."
+LFU_NOT_SELECTED = ("ERR An LFU maxmemory policy is not selected, access frequency not tracked. "
+                    "Please note that when switching between policies at runtime LRU and LFU "
+                    "data will take some time to adjust.")
+LFU_SELECTED = ("ERR An LFU maxmemory policy is selected, idle time not tracked. Please note "
+                "that when switching between policies at runtime LRU and LFU data will take "
+                "some time to adjust.")
 
 # Hashes, sets and SORT (commands/hashes.py, sets.py, sort.py)
 HASH_VALUE_NOT_INTEGER = "ERR hash value is not an integer"
@@ -211,8 +226,23 @@ def config_rewrite_failed(reason: str) -> str:
     return f"ERR Rewriting config file: {reason}"
 
 
+def subcommand_syntax(sub: bytes, container: str) -> str:
+    """A subcommand given too many arguments, where Redis's handler checks the count."""
+    return "ERR unknown subcommand or wrong number of arguments for '%s'. Try %s HELP." % (
+        _text(sub), container)
+
+
 def debug_unknown_subcommand(sub: bytes) -> str:
     return "ERR unknown subcommand or wrong number of arguments for '%s'. Try DEBUG HELP." % _text(sub)
+
+
+def no_such_user(name: bytes) -> str:
+    return "ERR No such user '%s'" % _text(name)
+
+
+def subscribed_context(command_name: str) -> str:
+    return ("ERR Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET "
+            "are allowed in this context" % command_name)
 
 
 def unknown_client_type(name: bytes) -> str:

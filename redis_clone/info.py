@@ -3,8 +3,9 @@
 Each section is "# Title\r\n" followed by "field:value\r\n" lines; sections are separated
 by an empty line ("\r\n"). Tools parse this by field name (redis-cli --stat, exporters,
 client libraries reading redis_version or role), so the field names and their order are
-Redis 7.0's. We print the fields we can fill truthfully and leave out gauges we do not
-measure (instantaneous rates, allocator internals, fork statistics).
+Redis 7.0's, so dashboards find every field they look for. Counters of machinery we do
+not have (replication, defragmentation, I/O threads) read 0; a few gauges we cannot
+measure at all (copy-on-write sizes of the forked child) are left out.
 
 Which sections: none asked -> "default"; "all" adds the per-command statistics sections;
 "everything" is "all" plus module sections (there are none); unknown names are ignored,
@@ -22,6 +23,7 @@ from typing import Callable, Iterable
 
 import psutil
 
+from redis_clone import memory
 from redis_clone.state import REDIS_VERSION, ServerState
 
 Fields = list[tuple[str, object]]
@@ -65,6 +67,11 @@ def _clients(state: ServerState) -> Fields:
         ("connected_clients", len(state.clients)),
         ("cluster_connections", 0),
         ("maxclients", state.config.get("maxclients")),
+        # No query buffers (the parser keeps only a partial frame); the output side is
+        # what pub/sub and MONITOR messages wait in (output.py).
+        ("client_recent_max_input_buffer", 0),
+        ("client_recent_max_output_buffer",
+         max((len(c.output.pending) for c in state.clients.snapshot() if c.output), default=0)),
         ("blocked_clients", len(state.keyspace.blocking)),
         ("tracking_clients", 0),
         ("clients_in_timeout_table", state.keyspace.blocking.timed),
@@ -72,12 +79,15 @@ def _clients(state: ServerState) -> Fields:
 
 
 def _memory(state: ServerState) -> Fields:
-    # A first approximation: Python gives no cheap, exact count of the bytes the dataset
-    # uses, so "used" is the process's resident size for now. Precise accounting (what
-    # maxmemory and eviction compare against) comes with the eviction issue.
+    # used_memory is the dataset's modelled size, kept as a running total (memory.py):
+    # what maxmemory is compared with. RSS is the real process, interpreter included,
+    # so the fragmentation ratio (rss / used) runs much higher than in Redis.
+    keyspace = state.keyspace
+    used = keyspace.used_memory
+    peak = state.evictor.peak_memory()
     rss = psutil.Process().memory_info().rss
-    used = rss
-    peak = max(used, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)  # KiB on Linux
+    overhead = sum(len(db) + len(db.expires) for db in keyspace.dbs) * memory.DICT_ENTRY
+    dataset = used - overhead
     total = psutil.virtual_memory().total
     maxmemory = int(state.config.get("maxmemory"))
     return [
@@ -87,15 +97,23 @@ def _memory(state: ServerState) -> Fields:
         ("used_memory_rss_human", bytes_to_human(rss)),
         ("used_memory_peak", peak),
         ("used_memory_peak_human", bytes_to_human(peak)),
-        ("used_memory_peak_perc", "%.2f%%" % (100 * used / peak)),
+        ("used_memory_peak_perc", "%.2f%%" % (100 * used / peak if peak else 100)),
+        ("used_memory_overhead", overhead),
+        ("used_memory_startup", 0),
+        ("used_memory_dataset", dataset),
+        ("used_memory_dataset_perc", "%.2f%%" % (100 * dataset / used if used else 0)),
         ("total_system_memory", total),
         ("total_system_memory_human", bytes_to_human(total)),
         ("maxmemory", maxmemory),
         ("maxmemory_human", bytes_to_human(maxmemory)),
         ("maxmemory_policy", state.config.get("maxmemory-policy")),
-        ("mem_fragmentation_ratio", "%.2f" % (rss / used)),
+        ("mem_fragmentation_ratio", "%.2f" % (rss / used if used else 0)),
+        ("mem_fragmentation_bytes", rss - used),
+        ("mem_not_counted_for_evict", 0),
         ("mem_allocator", "libc"),
+        ("active_defrag_running", 0),
         ("lazyfree_pending_objects", 0),
+        ("lazyfreed_objects", 0),
     ]
 
 
@@ -125,23 +143,45 @@ def _persistence(state: ServerState) -> Fields:
     ]
 
 
-# Cumulative counters, in Redis's order. Each is read from `state.stats` under the same
-# name, so a feature reports its counter by incrementing it; one never incremented is 0.
-STATS_COUNTERS = (
-    "total_connections_received", "total_commands_processed", "total_net_input_bytes",
-    "total_net_output_bytes", "total_net_repl_input_bytes", "total_net_repl_output_bytes",
-    "rejected_connections", "sync_full", "sync_partial_ok", "sync_partial_err",
-    "expired_keys", "evicted_keys", "evicted_clients", "keyspace_hits", "keyspace_misses",
-    "total_forks", "unexpected_error_replies", "total_error_replies",
+# The Stats section's fields, in Redis's order. A name in STATS_GAUGES is computed;
+# any other is a counter read from `state.stats` under the same name, so a feature
+# reports its counter by incrementing it. Counters of machinery we do not have
+# (replication, defragmentation, client tracking, I/O threads) stay 0.
+STATS_FIELDS = (
+    "total_connections_received", "total_commands_processed", "instantaneous_ops_per_sec",
+    "total_net_input_bytes", "total_net_output_bytes", "total_net_repl_input_bytes",
+    "total_net_repl_output_bytes", "instantaneous_input_kbps", "instantaneous_output_kbps",
+    "instantaneous_input_repl_kbps", "instantaneous_output_repl_kbps", "rejected_connections",
+    "sync_full", "sync_partial_ok", "sync_partial_err", "expired_keys", "expired_stale_perc",
+    "expired_time_cap_reached_count", "expire_cycle_cpu_milliseconds", "evicted_keys",
+    "evicted_clients", "total_eviction_exceeded_time", "current_eviction_exceeded_time",
+    "keyspace_hits", "keyspace_misses", "pubsub_channels", "pubsub_patterns",
+    "pubsubshard_channels", "latest_fork_usec", "total_forks", "migrate_cached_sockets",
+    "slave_expires_tracked_keys", "active_defrag_hits", "active_defrag_misses",
+    "active_defrag_key_hits", "active_defrag_key_misses", "total_active_defrag_time",
+    "current_active_defrag_time", "tracking_total_keys", "tracking_total_items",
+    "tracking_total_prefixes", "unexpected_error_replies", "total_error_replies",
+    "dump_payload_sanitizations", "total_reads_processed", "total_writes_processed",
+    "io_threaded_reads_processed", "io_threaded_writes_processed", "reply_buffer_shrinks",
+    "reply_buffer_expands",
 )
+
+STATS_GAUGES: dict[str, Callable[[ServerState], object]] = {
+    "instantaneous_ops_per_sec": lambda state: round(state.metrics.get("ops_per_sec")),
+    "instantaneous_input_kbps": lambda state: "%.2f" % (state.metrics.get("input_kbps") / 1024),
+    "instantaneous_output_kbps": lambda state: "%.2f" % (state.metrics.get("output_kbps") / 1024),
+    "instantaneous_input_repl_kbps": lambda state: "0.00",
+    "instantaneous_output_repl_kbps": lambda state: "0.00",
+    "expired_stale_perc": lambda state: "0.00",
+    "pubsub_channels": lambda state: len(state.pubsub.channels),
+    "pubsub_patterns": lambda state: state.pubsub.pattern_count(),
+    "latest_fork_usec": lambda state: state.persistence.latest_fork_usec,
+}
 
 
 def _stats(state: ServerState) -> Fields:
-    fields = [(name, state.stats[name]) for name in STATS_COUNTERS]
-    # A gauge among the counters, where Redis prints it: how long the last fork() took.
-    fields.insert(STATS_COUNTERS.index("total_forks"),
-                  ("latest_fork_usec", state.persistence.latest_fork_usec))
-    return fields
+    return [(name, STATS_GAUGES[name](state) if name in STATS_GAUGES else state.stats[name])
+            for name in STATS_FIELDS]
 
 
 def _replication(state: ServerState) -> Fields:
@@ -162,18 +202,35 @@ def _replication(state: ServerState) -> Fields:
 
 def _cpu(state: ServerState) -> Fields:
     times = psutil.Process().cpu_times()
+    thread = resource.getrusage(resource.RUSAGE_THREAD)
     return [
         ("used_cpu_sys", "%.6f" % times.system),
         ("used_cpu_user", "%.6f" % times.user),
         ("used_cpu_sys_children", "%.6f" % times.children_system),
         ("used_cpu_user_children", "%.6f" % times.children_user),
+        # Commands run on each client's thread; this is the thread answering INFO.
+        ("used_cpu_sys_main_thread", "%.6f" % thread.ru_stime),
+        ("used_cpu_user_main_thread", "%.6f" % thread.ru_utime),
     ]
 
 
 def _nothing(state: ServerState) -> Fields:
-    """Sections we have no data for yet (no modules; per-command and per-error
-    statistics are not collected): the title alone, as Redis prints an empty section."""
+    """Sections we have no data for (no modules; no latency histograms): the title
+    alone, as Redis prints an empty section."""
     return []
+
+
+def _commandstats(state: ServerState) -> Fields:
+    """Commands run or refused since startup or CONFIG RESETSTAT (commandlog.py)."""
+    return [(f"cmdstat_{name}", "calls=%d,usec=%d,usec_per_call=%.2f,rejected_calls=%d,failed_calls=%d" % (
+                stats.calls, stats.usec, stats.usec / stats.calls if stats.calls else 0,
+                stats.rejected_calls, stats.failed_calls))
+            for name, stats in sorted(state.commandlog.commands.copy().items())]
+
+
+def _errorstats(state: ServerState) -> Fields:
+    return [(f"errorstat_{code}", f"count={count}")
+            for code, count in sorted(state.commandlog.errors.copy().items())]
 
 
 def _cluster(state: ServerState) -> Fields:
@@ -196,8 +253,8 @@ SECTIONS: dict[str, tuple[str, Callable[[ServerState], Fields]]] = {
     "replication": ("Replication", _replication),
     "cpu": ("CPU", _cpu),
     "modules": ("Modules", _nothing),
-    "commandstats": ("Commandstats", _nothing),
-    "errorstats": ("Errorstats", _nothing),
+    "commandstats": ("Commandstats", _commandstats),
+    "errorstats": ("Errorstats", _errorstats),
     "latencystats": ("Latencystats", _nothing),
     "cluster": ("Cluster", _cluster),
     "keyspace": ("Keyspace", _keyspace),

@@ -25,6 +25,15 @@ Every change to a key goes through the write methods below, which is why they ar
 where WATCH learns about changes (Redis's signalModifiedKey): each calls `_touched()`,
 which marks dirty the transactions watching that key (see transactions.py). A handler
 that changes a value in place (HSET on an existing hash...) must call `modified()`.
+
+The same write methods keep `Keyspace.used_memory`, the modelled size of the dataset
+(see memory.py), current: each adds or subtracts the cost of what it changed, so INFO
+and the maxmemory check read it in O(1). Strings are re-costed from their bytes; a
+container's cost is cached per key (`_container_costs`). Handlers call `modified()`
+*before* changing a container in place, and fill a new one after `set()`, so both only
+note the key; `Keyspace.settle_memory()` re-measures the noted containers, by sampling
+a few elements each, when the write command ends (registry.locked). Every lookup also
+refreshes the key's LRU/LFU access stamp (see eviction.py).
 """
 
 from __future__ import annotations
@@ -35,10 +44,11 @@ from typing import TYPE_CHECKING, Callable, Iterator
 
 from common.clock import Clock, SystemClock
 from common.rwlock import RWLock
-from redis_clone import errors
+from redis_clone import errors, memory
 from redis_clone.blocking import BlockedClients
-from redis_clone.densedict import DenseDict
+from redis_clone.densedict import DenseDict, StampedDict
 from redis_clone.errors import RedisError
+from redis_clone.eviction import AccessClock
 from redis_clone.stats import Stats
 
 if TYPE_CHECKING:
@@ -61,8 +71,9 @@ class Database:
     def __init__(self, index: int, keyspace: "Keyspace") -> None:
         self.index = index
         self._keyspace = keyspace
-        self.data = DenseDict()     # key -> value
+        self.data = StampedDict()   # key -> value, with an LRU/LFU stamp per key
         self.expires = DenseDict()  # key -> deadline (ms); only keys that have a TTL
+        self._container_costs: dict[bytes, int] = {}  # key -> modelled cost, non-strings
         # key -> transactions WATCHing it; guarded by keyspace.watch_lock
         self.watchers: dict[bytes, set["Transaction"]] = {}
 
@@ -82,9 +93,10 @@ class Database:
     def get(self, key: bytes, expected: type | None = None, *, count_stats: bool = True):
         """The live value of `key` or None; with `expected`, WRONGTYPE for another type.
 
-        Counts keyspace hits and misses for INFO, as Redis's lookupKeyRead does.
+        Counts keyspace hits and misses for INFO, as Redis's lookupKeyRead does, and
+        refreshes the key's access stamp (LRU clock or LFU counter).
         """
-        value = self.data.get(key)
+        value = self.data.get_touched(key, self._keyspace.access.refresh)
         if value is not None and self._expired(key):
             value = None
         if count_stats:
@@ -134,7 +146,7 @@ class Database:
 
     def lookup_for_write(self, key: bytes, expected: type | None = None):
         """Like get(), but an expired key is deleted now, and no hit/miss is counted."""
-        value = self.data.get(key)
+        value = self.data.get_touched(key, self._keyspace.access.refresh)
         if value is not None and self._expired(key):
             self._remove_expired(key)
             value = None
@@ -148,9 +160,12 @@ class Database:
             # Overwriting a key that is past its deadline expires it first (so keep_ttl
             # cannot keep a dead TTL, and expired_keys counts it, as Redis's setKey does).
             self._remove_expired(key)
-        self.data[key] = value
-        if not keep_ttl:
-            self.expires.pop(key)
+        old = self.data.put(key, value, self._keyspace.access)
+        if old is not None:
+            self._uncount(key, old)
+        self._count(key, value)
+        if not keep_ttl and self.expires.pop(key) is not None:
+            self._keyspace.used_memory -= memory.DICT_ENTRY
         self._keyspace.dirty += 1
         self._touched(key)
         # A new value (RENAME, COPY, SORT STORE, a first LPUSH...) may be what a blocked
@@ -159,7 +174,10 @@ class Database:
 
     def modified(self, key: bytes) -> None:
         """Note that the value at `key` was changed in place (HSET on an existing
-        hash...), which set() would otherwise have counted as a change."""
+        hash...), which set() would otherwise have counted as a change. The container
+        is re-measured when the command ends (handlers call this before the change)."""
+        if key in self._container_costs:
+            self._keyspace.changed_containers.add((self.index, key))
         self._keyspace.dirty += 1
         self._touched(key)
 
@@ -180,9 +198,8 @@ class Database:
         if self._expired(key):
             self._remove_expired(key)
             return False
-        if self.data.pop(key) is None:
+        if not self._drop(key):
             return False
-        self.expires.pop(key)
         self._keyspace.dirty += 1
         self._touched(key)
         return True
@@ -193,12 +210,15 @@ class Database:
         if deadline_ms <= self._keyspace.clock.time_ms():
             self.delete(key)
             return
+        if key not in self.expires:
+            self._keyspace.used_memory += memory.DICT_ENTRY
         self.expires[key] = deadline_ms
         self._keyspace.dirty += 1
         self._touched(key)
 
     def persist(self, key: bytes) -> bool:
         if self.exists(key) and self.expires.pop(key) is not None:
+            self._keyspace.used_memory -= memory.DICT_ENTRY
             self._keyspace.dirty += 1
             self._touched(key)
             return True
@@ -209,17 +229,83 @@ class Database:
         with self._keyspace.watch_lock:
             doomed = [key for key in self.watchers if key in self.data]
         self._keyspace.dirty += len(self.data)
+        self._keyspace.used_memory -= self._accounted()
         self.data.clear()
         self.expires.clear()
+        self._container_costs.clear()
         for key in doomed:
             self._touched(key)
 
     def _remove_expired(self, key: bytes) -> None:
-        self.data.pop(key)
-        self.expires.pop(key)
+        self._drop(key)
         self._keyspace.stats.incr("expired_keys")
         self._keyspace.dirty += 1
         self._touched(key)
+
+    def evict(self, key: bytes) -> None:
+        """Delete a key to free memory (maxmemory); counted as evicted_keys."""
+        self._drop(key)
+        self._keyspace.stats.incr("evicted_keys")
+        self._keyspace.dirty += 1
+        self._touched(key)
+
+    # --- memory accounting (see memory.py): caller holds the write lock --------------
+
+    def _drop(self, key: bytes) -> bool:
+        """Remove the key and its TTL, and their cost; False if there was no key."""
+        value = self.data.pop(key)
+        if value is None:
+            return False
+        self._uncount(key, value)
+        if self.expires.pop(key) is not None:
+            self._keyspace.used_memory -= memory.DICT_ENTRY
+        return True
+
+    def _count(self, key: bytes, value) -> None:
+        if type(value) is bytes:
+            self._keyspace.used_memory += memory.key_cost(key) + memory.string_cost(value)
+        else:
+            cost = memory.entry_cost(key, value)
+            self._container_costs[key] = cost
+            self._keyspace.used_memory += cost
+            self._keyspace.changed_containers.add((self.index, key))  # it may be filled next
+
+    def _uncount(self, key: bytes, value) -> None:
+        if type(value) is bytes:
+            self._keyspace.used_memory -= memory.key_cost(key) + memory.string_cost(value)
+        else:
+            self._keyspace.used_memory -= self._container_costs.pop(key)
+
+    def used_memory(self) -> int:
+        """This database's modelled size measured from scratch, every container
+        re-sampled: O(n). The running total is `Keyspace.used_memory`."""
+        return len(self.expires) * memory.DICT_ENTRY + sum(
+            memory.entry_cost(key, value) for key, value in self.data.items())
+
+    def remeasure(self, key: bytes) -> None:
+        """Re-cost a container noted as changed, if it is still there: O(samples)."""
+        old_cost = self._container_costs.get(key)
+        if old_cost is not None:
+            cost = memory.entry_cost(key, self.data[key])
+            self._container_costs[key] = cost
+            self._keyspace.used_memory += cost - old_cost
+
+    def _accounted(self) -> int:
+        """What this database adds to the running total now (cached container costs)."""
+        total = len(self.expires) * memory.DICT_ENTRY + sum(self._container_costs.values())
+        for key, value in self.data.items():
+            if type(value) is bytes:
+                total += memory.key_cost(key) + memory.string_cost(value)
+        return total
+
+    def recount(self) -> None:
+        """Cost (and stamp, as new) every key from scratch: after a snapshot was loaded
+        straight into the tables, bypassing set()."""
+        self._container_costs = {key: memory.entry_cost(key, value)
+                                 for key, value in self.data.items() if type(value) is not bytes}
+        stamp = self._keyspace.access.new_stamp()
+        for key in self.data:
+            self.data.set_stamp(key, stamp)
 
     def expire_sample(self, rng: random.Random = random) -> tuple[int, int]:
         """One active-expiry round: check up to 20 random keys with a TTL.
@@ -248,6 +334,9 @@ class Keyspace:
         self.clock = clock or SystemClock()
         self.stats = stats or Stats()
         self.dirty = 0  # changes ever made; persistence counts those since the last save
+        self.access = AccessClock(self.clock)  # LRU/LFU stamps; configured by ServerState
+        self.used_memory = 0  # the dataset's modelled size in bytes, see memory.py
+        self.changed_containers: set[tuple[int, bytes]] = set()  # (db, key): containers to re-cost
         self.blocking = BlockedClients(self)  # clients waiting in BLPOP & co, see blocking.py
         self.dbs = [Database(i, self) for i in range(databases)]
         self._next_expire_db = 0  # where the next active-expiry cycle starts
@@ -258,6 +347,20 @@ class Keyspace:
     def flush_all(self) -> None:
         for db in self.dbs:
             db.flush()
+
+    def settle_memory(self) -> None:
+        """Re-measure the containers changed in place since the last call, bringing
+        `used_memory` up to date. Caller holds the write lock (end of a write command,
+        and before the maxmemory check)."""
+        while self.changed_containers:
+            index, key = self.changed_containers.pop()
+            self.dbs[index].remeasure(key)
+
+    def recount_memory(self) -> None:
+        """Rebuild `used_memory` from every key (after loading a snapshot): O(n)."""
+        for db in self.dbs:
+            db.recount()
+        self.used_memory = sum(db.used_memory() for db in self.dbs)
 
     def active_expire_cycle(self, budget_s: float, rng: random.Random = random,
                             monotonic: Callable[[], float] | None = None) -> int:

@@ -74,6 +74,9 @@ ALLOW_BUSY, SKIP_SLOWLOG, SKIP_MONITOR = Flag.ALLOW_BUSY, Flag.SKIP_SLOWLOG, Fla
 NO_ASYNC_LOADING = Flag.NO_ASYNC_LOADING
 NONE = Flag(0)
 
+SUBSCRIBED_MODE_COMMANDS = frozenset({"subscribe", "unsubscribe", "psubscribe", "punsubscribe",
+                                      "ssubscribe", "sunsubscribe", "ping", "quit", "reset"})
+
 BUSY_POLL_SECONDS = 0.05  # how often a client waiting for the lock checks for a busy script
 
 Handler = Callable[["CommandContext", list[bytes]], object]
@@ -103,6 +106,16 @@ class CommandSpec:
     own_lock: bool = False
     # Where our behaviour knowingly differs from Redis 7.0 (docs/commands.md lists it).
     differences: str = ""
+
+    def __post_init__(self) -> None:
+        # The dispatcher's per-command questions, answered once: testing an enum.Flag
+        # (`flags & WRITE`) builds a new Flag object each time, which cost more than
+        # the rest of a GET's dispatch when profiled under redis-benchmark.
+        self.writes = bool(self.flags & WRITE)
+        self.locks = bool(self.flags & (WRITE | READONLY)) and not self.own_lock
+        self.denyoom = bool(self.flags & DENYOOM)
+        self.allow_busy = bool(self.flags & ALLOW_BUSY)
+        self.no_multi = bool(self.flags & NO_MULTI)
 
     def arity_ok(self, argc: int) -> bool:
         return argc == self.arity if self.arity >= 0 else argc >= -self.arity
@@ -222,16 +235,33 @@ def execute(ctx: "CommandContext", argv: list[bytes], table: CommandTable = COMM
     ctx.client.last_command = spec.name  # CLIENT LIST's cmd=
     if transactions.queues(transaction, spec):
         return transactions.queue(transaction, spec, args)
-    ctx.server.stats.incr("total_commands_processed")
+    server = ctx.server
+    if server.client_pause.active:
+        server.client_pause.wait(spec)  # CLIENT PAUSE: hold the command until it ends
+    server.stats.incr("total_commands_processed")
+    failed = False
+    started = server.clock.monotonic()
     try:
-        if spec.flags & (WRITE | READONLY) and not spec.own_lock:
-            with locked(ctx, write=bool(spec.flags & WRITE)):
-                return spec.handler(ctx, args)
-        return spec.handler(ctx, args)
+        if spec.locks:
+            with locked(ctx, write=spec.writes):
+                if spec.denyoom:
+                    # Over maxmemory: evict first (it mutates the keyspace, hence here,
+                    # under the write lock every DENYOOM command holds), or refuse: -OOM.
+                    server.evictor.make_room()
+                    reply = spec.handler(ctx, args)
+                    server.evictor.make_room(refuse=False)  # and settle what it added
+                else:
+                    reply = spec.handler(ctx, args)
+        else:
+            reply = spec.handler(ctx, args)
     except errors.Refused as err:
         return _refused(ctx, spec, err)
     except RedisError as err:
-        return _error_reply(ctx, err.message)
+        reply, failed = _error_reply(ctx, err.message), True
+    # Statistics, SLOWLOG and MONITOR (commandlog.py).
+    usec = int((server.clock.monotonic() - started) * 1e6)
+    server.commandlog.record(ctx.client, spec, argv, usec, failed)
+    return reply
 
 
 def call(ctx: "CommandContext", spec: CommandSpec, args: list[bytes]):
@@ -241,10 +271,14 @@ def call(ctx: "CommandContext", spec: CommandSpec, args: list[bytes]):
     commands do inside MULTI and Lua (they must never wait there)."""
     ctx.command = spec
     ctx.server.stats.incr("total_commands_processed")
+    failed = False
+    started = ctx.server.clock.monotonic()
     try:
         reply = spec.handler(ctx, args)
     except RedisError as err:
-        return _error_reply(ctx, err.message)
+        reply, failed = _error_reply(ctx, err.message), True
+    ctx.server.commandlog.record(ctx.client, spec, [*spec.name.encode().split(b"|"), *args],
+                                 int((ctx.server.clock.monotonic() - started) * 1e6), failed)
     return reply.nonblocking_reply if isinstance(reply, Block) else reply
 
 
@@ -282,17 +316,24 @@ def locked(ctx: "CommandContext", *, write: bool) -> Iterator[None]:
             # Hand what this write pushed to clients blocked on those keys before
             # any other command can take it (see blocking.py).
             keyspace.blocking.serve()
+            keyspace.settle_memory()  # re-measure containers changed in place (memory.py)
         finally:
             keyspace.lock.release_write()
 
 
 def _admit(ctx: "CommandContext", spec: CommandSpec) -> None:
     """Refuse a command that may not run now, before it is queued or run."""
-    if not spec.flags & ALLOW_BUSY:
+    if not spec.allow_busy:
         ctx.server.scripts.refuse_if_busy()
-    if spec.flags & NO_MULTI and ctx.client.transaction.active:
+    if spec.no_multi and ctx.client.transaction.active:
         raise RedisError(errors.NOT_ALLOWED_IN_MULTI)
     ctx.server.persistence.check_command_allowed(spec)  # MISCONF after a failed BGSAVE
+    client = ctx.client
+    if (client.channels or client.patterns) and client.protocol == 2 \
+            and spec.name not in SUBSCRIBED_MODE_COMMANDS:
+        # A RESP2 connection carries pushed messages and replies on one stream: while
+        # subscribed, only commands whose replies cannot be mistaken for messages.
+        raise RedisError(errors.subscribed_context(spec.name))
 
 
 def _refused(ctx: "CommandContext", spec: CommandSpec | None, err: RedisError) -> ErrorReply:
@@ -301,6 +342,8 @@ def _refused(ctx: "CommandContext", spec: CommandSpec | None, err: RedisError) -
     transaction = ctx.client.transaction
     message = err.message
     transactions.doom(transaction)
+    if not isinstance(err, errors.UnknownCommand):
+        ctx.server.commandlog.rejected(spec)  # INFO commandstats' rejected_calls
     if spec is not None and spec.name == "exec":
         message = transactions.abort(ctx.server.keyspace, transaction, message)
     return _error_reply(ctx, message)
@@ -308,4 +351,5 @@ def _refused(ctx: "CommandContext", spec: CommandSpec | None, err: RedisError) -
 
 def _error_reply(ctx: "CommandContext", message: str) -> ErrorReply:
     ctx.server.stats.incr("total_error_replies")
+    ctx.server.commandlog.error(message)  # INFO errorstats
     return ErrorReply(message)

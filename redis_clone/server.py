@@ -24,7 +24,12 @@ runs the client's later pipelined commands only after that.
 
 Besides the connection threads, a "cron" thread runs `hz` times a second to expire keys
 actively (`Keyspace.active_expire_cycle`) and to start a background save when a save
-point is reached (`Persistence.cron`), as Redis's serverCron does.
+point is reached (`Persistence.cron`), as Redis's serverCron does, and to look after
+clients (`clientscron.py`: idle timeouts, output buffer limits, ops/sec samples).
+
+Replies go out through the client's `ClientOutput` (output.py): a plain `sendall()`
+until the client subscribes or MONITORs, after which other threads may push messages
+to it too and writes are ordered under a lock.
 """
 
 from __future__ import annotations
@@ -39,8 +44,11 @@ from common.clock import Clock
 from common.resp import ErrorReply, ProtocolError, RequestParser, encode
 from common.tcpserver import ThreadedTCPServer
 from redis_clone.blocking import Block, Waiter
-from redis_clone import transactions
+from redis_clone import errors, transactions
 from redis_clone.config import Config
+from redis_clone.clients import ClientState
+from redis_clone.clientscron import clients_cron
+from redis_clone.output import ClientOutput
 from redis_clone.registry import NO_REPLY, execute
 from redis_clone.state import CommandContext, ServerState
 
@@ -103,6 +111,7 @@ class RedisServer:
     def stop(self) -> None:
         self.state.shutdown_requested.set()
         self.state.keyspace.blocking.wake_all()  # blocked clients see the shutdown at once
+        self.state.client_pause.unpause()  # so do clients held by CLIENT PAUSE
         self._tcp.shutdown()
         if self._cron_thread.is_alive() and self._cron_thread is not threading.current_thread():
             self._cron_thread.join()
@@ -114,9 +123,13 @@ class RedisServer:
     def _serve_client(self, sock: socket.socket, addr: tuple) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         state = self.state
+        if len(state.clients) >= state.config.get_int("maxclients"):
+            self._reject(sock)
+            return
         now = state.clock.time()
         client = state.clients.register(addr=_format_addr(addr), laddr=_format_addr(sock.getsockname()),
-                                        fd=sock.fileno(), created=now, last_interaction=now)
+                                        fd=sock.fileno(), created=now, last_interaction=now,
+                                        output=ClientOutput(sock))
         state.stats.incr("total_connections_received")
         ctx = CommandContext(state, client)
         parser = RequestParser(max_bulk_len=state.config.get_int("proto-max-bulk-len"))
@@ -127,17 +140,27 @@ class RedisServer:
                     return  # the client hung up
                 state.stats.incr("total_net_input_bytes", len(data))
                 parser.feed(data)
-                self._send(sock, self._run_buffered_commands(ctx, parser, sock))
+                self._send(client, self._run_buffered_commands(ctx, parser, sock))
         except (ConnectionError, TimeoutError):
             pass  # reset by peer or similar: the client is gone either way
         finally:
             state.clients.unregister(client)
+            state.pubsub.forget(client)
+            state.commandlog.remove_monitor(client)
             transactions.unwatch_all(state.keyspace, client.transaction)  # its WATCHes go too
 
-    def _send(self, sock: socket.socket, out: bytes) -> None:
+    def _send(self, client: ClientState, out: bytes) -> None:
         if out:
-            sock.sendall(out)
+            client.output.reply(out)  # after any pub/sub messages queued before it
             self.state.stats.incr("total_net_output_bytes", len(out))
+
+    def _reject(self, sock: socket.socket) -> None:
+        """Over maxclients: say why and hang up, as Redis does, without registering."""
+        self.state.stats.incr("rejected_connections")
+        try:
+            sock.sendall(b"-%s\r\n" % errors.MAX_CLIENTS_REACHED.encode())
+        except OSError:
+            pass  # it hung up first: it is rejected either way
 
     def _run_buffered_commands(self, ctx: CommandContext, parser: RequestParser,
                                sock: socket.socket) -> bytes:
@@ -152,7 +175,7 @@ class RedisServer:
                     # The client sees the replies to the commands before this one now,
                     # not after however long it waits.
                     deadline = self._deadline(reply)
-                    self._send(sock, b"".join(replies))
+                    self._send(client, b"".join(replies))
                     replies.clear()
                     reply = self._wait_until_served(ctx, sock, reply, deadline)
                 if reply is not NO_REPLY:
@@ -242,6 +265,7 @@ class RedisServer:
                 return
             state.keyspace.active_expire_cycle(period * ACTIVE_EXPIRE_SHARE)
             state.persistence.cron()
+            clients_cron(state)  # timeouts, output buffer limits, ops/sec samples
 
 
 def _format_addr(addr: tuple) -> str:

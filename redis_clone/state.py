@@ -16,12 +16,15 @@ import threading
 from typing import TYPE_CHECKING
 
 from common.clock import Clock, SystemClock
-from redis_clone.clients import ClientRegistry, ClientState
+from redis_clone.clients import ClientPause, ClientRegistry, ClientState
+from redis_clone.commandlog import CommandLog
 from redis_clone.config import Config
+from redis_clone.eviction import Evictor
 from redis_clone.keyspace import Database, Keyspace
 from redis_clone.persistence.snapshots import Persistence
+from redis_clone.pubsub import PubSub
 from redis_clone.scripting import ScriptEngine
-from redis_clone.stats import Stats
+from redis_clone.stats import InstantaneousMetrics, Stats
 
 if TYPE_CHECKING:
     from redis_clone.registry import CommandSpec
@@ -34,14 +37,20 @@ class ServerState:
         self.config = config or Config()
         self.clock = clock or SystemClock()
         self.stats = Stats()
+        self.metrics = InstantaneousMetrics()  # ops/sec etc., sampled by the cron
         self.keyspace = Keyspace(self.config.get_int("databases"), self.clock, self.stats)
+        # maxmemory and the LRU/LFU access stamps (eviction.py); CONFIG SET reconfigures.
+        self.evictor = Evictor(self.keyspace, self.config)
         self.clients = ClientRegistry()
+        self.client_pause = ClientPause(self.clock)
         self.started_at = self.clock.time()
         self.started_monotonic = self.clock.monotonic()
         self.run_id = os.urandom(20).hex()
         self.shutdown_requested = threading.Event()
         self.scripts = ScriptEngine(self, REDIS_VERSION)  # the Lua interpreter, the script cache
         self.persistence = Persistence(self)  # SAVE, BGSAVE, save points, loading (RDB)
+        self.pubsub = PubSub(self.config)    # channels, patterns, PUBLISH delivery
+        self.commandlog = CommandLog(self)   # commandstats, errorstats, SLOWLOG, MONITOR
 
 
 class CommandContext:

@@ -3,5 +3,6 @@
 Importing this package registers every command in `registry.COMMANDS`.
 """
 
-from redis_clone.commands import (connection, hashes, keys, lists, persistence, scripting,  # noqa: F401
-                                  server, sets, sort, strings, transactions, zsets)
+from redis_clone.commands import (connection, hashes, keys, lists, memory, monitoring,  # noqa: F401
+                                  persistence, pubsub, scripting, server, sets, sort, strings,
+                                  transactions, zsets)

@@ -7,10 +7,11 @@ dispatcher runs them without taking the keyspace lock.
 from __future__ import annotations
 
 from common.resp import OK, Status, Verbatim
-from redis_clone import errors
+from redis_clone import errors, transactions
 from redis_clone.arguments import keyword, parse_int
 from redis_clone.clients import ClientState
 from redis_clone.commanddocs import help_reply
+from redis_clone.commands.monitoring import MONITOR_FLAG
 from redis_clone.errors import RedisError
 from redis_clone.registry import (ADMIN, ALLOW_BUSY, FAST, LOADING, NO_AUTH, NOSCRIPT, STALE, command,
                                   container)
@@ -22,6 +23,10 @@ def ping(ctx, args):
     """PING [message]"""
     if len(args) > 1:
         raise RedisError(errors.wrong_arity("ping"))
+    client = ctx.client
+    if client.protocol == 2 and (client.channels or client.patterns):
+        # A subscribed RESP2 client reads everything as messages: PONG comes as one too.
+        return [b"pong", args[0] if args else b""]
     return args[0] if args else Status("PONG")
 
 
@@ -102,8 +107,9 @@ container("client", group="connection", since="2.4.0",
           summary="A container for client connection commands")
 
 CLIENT_FLAGS = NOSCRIPT | LOADING | STALE
-CLIENT_LINE_DIFFERENCES = ("The buffer and memory fields (qbuf, argv-mem, omem, tot-mem...) are "
-                           "always 0: connections keep no Redis-style query and reply buffers.")
+CLIENT_LINE_DIFFERENCES = ("The buffer and memory fields (qbuf, argv-mem, tot-mem...) are always 0: "
+                           "connections keep no Redis-style query and reply buffers. omem is the "
+                           "pub/sub and MONITOR output still waiting for the socket.")
 
 
 @command("client|id", arity=2, flags=CLIENT_FLAGS, group="connection", since="5.0.0",
@@ -149,19 +155,31 @@ def client_list(ctx, args):
         ids = [parse_int(arg, errors.INVALID_CLIENT_ID) for arg in args[1:]]
         clients = [by_id[i] for i in ids if i in by_id]
     elif option == "TYPE" and len(args) == 2:
-        client_type = keyword(args[1])
-        if client_type not in CLIENT_TYPES:
-            raise RedisError(errors.unknown_client_type(args[1]))
-        if client_type != "NORMAL":
-            clients = []  # no replicas, masters or subscribers (yet): everyone is normal
+        wanted = parse_client_type(args[1])
+        clients = [client for client in clients if client_type(client) == wanted]
     elif args:
         raise RedisError(errors.SYNTAX)
     now = ctx.server.clock.time()
     return Verbatim(b"".join(client_line(client, now) for client in clients))
 
 
-CLIENT_TYPES = ("NORMAL", "MASTER", "SLAVE", "REPLICA", "PUBSUB")
+CLIENT_TYPES = {"NORMAL": "normal", "MASTER": "master", "SLAVE": "replica", "REPLICA": "replica",
+                "PUBSUB": "pubsub"}
 CLIENT_FLAG_ORDER = "OSMPxbtRBdcuAUre"  # the order Redis prints CLIENT LIST flags in
+
+
+def parse_client_type(name: bytes) -> str:
+    client_type = CLIENT_TYPES.get(keyword(name))
+    if client_type is None:
+        raise RedisError(errors.unknown_client_type(name))
+    return client_type
+
+
+def client_type(client: ClientState) -> str:
+    """Redis's getClientType(): a MONITOR client counts as a replica (it gets a feed)."""
+    if MONITOR_FLAG in client.flags:
+        return "replica"
+    return "pubsub" if client.channels or client.patterns else "normal"
 
 
 def client_line(client: ClientState, now: float) -> bytes:
@@ -169,6 +187,8 @@ def client_line(client: ClientState, now: float) -> bytes:
     0: our connections do not keep Redis's query and reply buffers."""
     transaction = client.transaction
     flags = set(client.flags)
+    if client.channels or client.patterns:
+        flags.add("P")   # subscribed: RESP2 allows only pub/sub commands
     if transaction.active:
         flags.add("x")   # inside MULTI
     if transaction.dirty:
@@ -176,12 +196,14 @@ def client_line(client: ClientState, now: float) -> bytes:
     flags_text = "".join(flag for flag in CLIENT_FLAG_ORDER if flag in flags) or "N"
     queued = len(transaction.queue) if transaction.active else -1
     return (b"id=%d addr=%s laddr=%s fd=%d name=%s age=%d idle=%d flags=%s db=%d "
-            b"sub=0 psub=0 ssub=0 multi=%d qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 "
-            b"rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=%s user=default "
+            b"sub=%d psub=%d ssub=0 multi=%d qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 "
+            b"rbs=0 rbp=0 obl=0 oll=0 omem=%d tot-mem=0 events=r cmd=%s user=default "
             b"redir=-1 resp=%d\n") % (
         client.id, client.addr.encode(), client.laddr.encode(), client.fd, client.name,
         int(now - client.created), int(now - client.last_interaction), flags_text.encode(),
-        client.db, queued, client.last_command.encode(), client.protocol)
+        client.db, len(client.channels), len(client.patterns), queued,
+        len(client.output.pending) if client.output else 0, client.last_command.encode(),
+        client.protocol)
 
 
 @command("client|help", arity=2, flags=LOADING | STALE, group="connection", since="5.0.0",
@@ -196,10 +218,158 @@ def client_help(ctx, args):
         "    Return the ID of the current connection.",
         "INFO",
         "    Return information about the current client connection.",
+        "KILL <ip:port>",
+        "    Kill connection made from <ip:port>.",
+        "KILL <option> <value> [<option> <value> [...]]",
+        "    Kill connections. Options are:",
+        "    * ADDR (<ip:port>|<unixsocket>:0)",
+        "      Kill connections made from the specified address",
+        "    * LADDR (<ip:port>|<unixsocket>:0)",
+        "      Kill connections made to specified local address",
+        "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+        "      Kill connections by type.",
+        "    * USER <username>",
+        "      Kill connections authenticated by <username>.",
+        "    * SKIPME (YES|NO)",
+        "      Skip killing current connection (default: yes).",
         "LIST [options ...]",
         "    Return information about client connections. Options:",
         "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
         "      Return clients of specified type.",
+        "UNPAUSE",
+        "    Stop the current client pause, resuming traffic.",
+        "PAUSE <timeout> [WRITE|ALL]",
+        "    Suspend all, or just write, clients for <timeout> milliseconds.",
         "SETNAME <name>",
         "    Assign the name <name> to the current connection.",
+        "NO-EVICT (ON|OFF)",
+        "    Protect current client connection from eviction.",
     ])
+
+
+CLIENT_ADMIN_FLAGS = ADMIN | NOSCRIPT | LOADING | STALE
+
+
+@command("client|kill", arity=-3, flags=CLIENT_ADMIN_FLAGS, group="connection", since="2.4.0",
+         summary="Kill the connection of a client",
+         complexity="O(N) where N is the number of client connections",
+         acl_categories=("dangerous",))
+def client_kill(ctx, args):
+    """CLIENT KILL <ip:port | <[ID client-id] | [TYPE <NORMAL | MASTER | SLAVE | REPLICA | PUBSUB>] | [USER username] | [ADDR ip:port] | [LADDR ip:port] | [SKIPME <YES | NO>]> [[ID client-id] | [TYPE <NORMAL | MASTER | SLAVE | REPLICA | PUBSUB>] | [USER username] | [ADDR ip:port] | [LADDR ip:port] | [SKIPME <YES | NO>] ...]>"""
+    clients = ctx.server.clients.snapshot()
+    if len(args) == 1:
+        # The old form: one address; the reply is OK or an error, not a count.
+        victims = [client for client in clients if client.addr.encode() == args[0]]
+        if not victims:
+            raise RedisError(errors.NO_SUCH_CLIENT)
+        _kill(ctx, victims[0])
+        return OK
+    matches, skip_me = _kill_filters(args)
+    killed = 0
+    for client in clients:
+        if (client is ctx.client and skip_me) or not all(match(client) for match in matches):
+            continue
+        _kill(ctx, client)
+        killed += 1
+    return killed
+
+
+def _kill_filters(args: list[bytes]) -> tuple[list, bool]:
+    """CLIENT KILL's <option> <value> pairs -> (tests a victim must pass, SKIPME)."""
+    matches, skip_me = [], True
+    for i in range(0, len(args), 2):
+        if i + 1 >= len(args):
+            raise RedisError(errors.SYNTAX)
+        option, value = keyword(args[i]), args[i + 1]
+        if option == "ID":
+            wanted_id = parse_int(value, errors.CLIENT_ID_NOT_POSITIVE)
+            if wanted_id <= 0:
+                raise RedisError(errors.CLIENT_ID_NOT_POSITIVE)
+            matches.append(lambda client, wanted=wanted_id: client.id == wanted)
+        elif option == "TYPE":
+            wanted_type = parse_client_type(value)
+            matches.append(lambda client, wanted=wanted_type: client_type(client) == wanted)
+        elif option == "ADDR":
+            matches.append(lambda client, wanted=value: client.addr.encode() == wanted)
+        elif option == "LADDR":
+            matches.append(lambda client, wanted=value: client.laddr.encode() == wanted)
+        elif option == "USER":
+            if value != b"default":  # the only user there is: it matches everyone
+                raise RedisError(errors.no_such_user(value))
+        elif option == "SKIPME":
+            answer = keyword(value)
+            if answer not in ("YES", "NO"):
+                raise RedisError(errors.SYNTAX)
+            skip_me = answer == "YES"
+        else:
+            raise RedisError(errors.SYNTAX)
+    return matches, skip_me
+
+
+def _kill(ctx, victim: ClientState) -> None:
+    """Another client: shut its socket down, so its thread wakes and cleans up. The
+    caller itself: reply first, then close (as QUIT does)."""
+    if victim is ctx.client:
+        victim.close_after_reply = True
+    else:
+        ctx.server.clients.kill(victim)
+
+
+@command("client|pause", arity=-3, flags=CLIENT_ADMIN_FLAGS, group="connection", since="3.0.0",
+         summary="Stop processing commands from clients for some time",
+         acl_categories=("dangerous",),
+         differences="A WRITE pause holds write commands, PUBLISH and EVAL/EVALSHA; Redis also "
+                     "holds an EXEC whose queue has a write command. Too many arguments: the error "
+                     "names 'pause' in lower case, not as typed.")
+def client_pause(ctx, args):
+    """CLIENT PAUSE timeout [WRITE | ALL]"""
+    if len(args) > 2:
+        raise RedisError(errors.subcommand_syntax(b"pause", "CLIENT"))
+    milliseconds = parse_int(args[0], errors.PAUSE_TIMEOUT_NOT_INTEGER)
+    if milliseconds < 0:
+        raise RedisError(errors.TIMEOUT_NEGATIVE)
+    mode = keyword(args[1]) if len(args) == 2 else "ALL"
+    if mode not in ("WRITE", "ALL"):
+        raise RedisError(errors.PAUSE_MODE)
+    ctx.server.client_pause.pause(milliseconds / 1000, all_commands=mode == "ALL")
+    return OK
+
+
+@command("client|unpause", arity=2, flags=CLIENT_ADMIN_FLAGS, group="connection", since="6.2.0",
+         summary="Resume processing of clients that were paused",
+         complexity="O(N) Where N is the number of paused clients", acl_categories=("dangerous",))
+def client_unpause(ctx, args):
+    """CLIENT UNPAUSE"""
+    ctx.server.client_pause.unpause()
+    return OK
+
+
+@command("client|no-evict", arity=3, flags=CLIENT_ADMIN_FLAGS, group="connection", since="7.0.0",
+         summary="Set client eviction mode for the current connection",
+         acl_categories=("dangerous",),
+         differences="Accepted and shown in CLIENT LIST flags (e), but clients are never "
+                     "evicted: maxmemory-clients is not enforced.")
+def client_no_evict(ctx, args):
+    """CLIENT NO-EVICT <ON | OFF>"""
+    answer = keyword(args[0])
+    if answer == "ON":
+        ctx.client.flags.add("e")
+    elif answer == "OFF":
+        ctx.client.flags.discard("e")
+    else:
+        raise RedisError(errors.SYNTAX)
+    return OK
+
+
+@command("reset", arity=1, flags=NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY,
+         group="connection", since="6.2.0", summary="Reset the connection")
+def reset(ctx, args):
+    """RESET"""
+    client, server = ctx.client, ctx.server
+    transactions.leave_multi(client.transaction)
+    transactions.unwatch_all(server.keyspace, client.transaction)
+    server.pubsub.forget(client)
+    server.commandlog.remove_monitor(client)
+    client.flags -= {MONITOR_FLAG, "e"}
+    client.db, client.protocol, client.name = 0, 2, b""
+    return Status("RESET")

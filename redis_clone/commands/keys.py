@@ -70,10 +70,11 @@ def exists(ctx, args):
 @command("touch", arity=-2, flags=READONLY | FAST, keys=EVERY_KEY, since="3.2.1",
          summary="Alters the last access time of a key(s). Returns the number of existing "
                  "keys specified.",
-         complexity="O(N) where N is the number of keys that will be touched.")
+         complexity="O(N) where N is the number of keys that will be touched.",
+         tips=("request_policy:multi_shard", "response_policy:agg_sum"), key_flags=("RO",))
 def touch(ctx, args):
     """TOUCH key [key ...]"""
-    # We keep no access times (no LRU eviction yet), so touching is only counting.
+    # The lookup itself refreshes each key's LRU/LFU access stamp (see eviction.py).
     return _count_live(ctx.db, args)
 
 

@@ -75,6 +75,7 @@ def config_set(ctx, args):
         raise RedisError(errors.unsupported_config(err.name.encode("utf-8", "surrogateescape"))) from None
     except ConfigError as err:
         raise RedisError(errors.config_set_failed(err.name, err.reason)) from None
+    ctx.server.evictor.configure(ctx.server.config)  # maxmemory, its policy, lfu-*
     return OK
 
 
@@ -83,6 +84,7 @@ def config_set(ctx, args):
 def config_resetstat(ctx, args):
     """CONFIG RESETSTAT"""
     ctx.server.stats.reset()
+    ctx.server.commandlog.reset_stats()  # commandstats and errorstats
     return OK
 
 
@@ -259,8 +261,8 @@ def _keys_of(argv: list[bytes]) -> tuple[CommandSpec, list[int]]:
          summary="Get information and statistics about the server",
          acl_categories=("dangerous",),
          tips=("nondeterministic_output", "request_policy:all_shards", "response_policy:special"),
-         differences="Only the fields we can fill truthfully: gauges we do not measure "
-                     "(instantaneous rates, allocator internals, fork statistics) are left out.")
+         differences="Counters of features we lack (replication, defragmentation, I/O "
+                     "threads) are 0; copy-on-write sizes and latencystats are left out.")
 def info(ctx, args):
     """INFO [section [section ...]]"""
     return Verbatim(info_text(ctx.server, (_text(arg) for arg in args)))

@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING
 import psutil
 
 from redis_clone import errors
-from redis_clone.densedict import DenseDict
+from redis_clone.densedict import DenseDict, StampedDict
 from redis_clone.errors import RedisError
 from redis_clone.persistence.rdb import EncodingLimits, RdbError
 from redis_clone.persistence.rdb_reader import RdbReader
@@ -129,7 +129,7 @@ class Persistence:
     def check_command_allowed(self, spec: CommandSpec) -> None:
         """MISCONF: refuse writes after a failed background save (see module docstring).
         Redis refuses PING too, so that a monitoring probe notices the problem."""
-        if (spec.flags & WRITE or spec.name == "ping") and self._writes_denied():
+        if (spec.writes or spec.name == "ping") and self._writes_denied():
             raise RedisError(errors.MISCONF)
 
     def _writes_denied(self) -> bool:
@@ -333,7 +333,7 @@ class Persistence:
         reader = RdbReader(data, EncodingLimits.from_config(config),
                            verify_checksum=config.get_bool("rdbchecksum"),
                            databases=len(state.keyspace.dbs))
-        tables = [(DenseDict(), DenseDict()) for _ in state.keyspace.dbs]
+        tables = [(StampedDict(), DenseDict()) for _ in state.keyspace.dbs]
         now_ms = state.clock.time_ms()
         loaded = expired = 0
         for db, key, value, deadline in reader.entries():
@@ -362,6 +362,7 @@ class Persistence:
                 db.data, db.expires = values, deadlines
         else:
             _merge_into(keyspace, dataset, overwrite=merge)
+        keyspace.recount_memory()  # the tables were filled directly, bypassing set()
         self.last_load_keys_loaded = dataset.keys_loaded
         self.last_load_keys_expired = dataset.keys_expired
 
