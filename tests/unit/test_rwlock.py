@@ -19,7 +19,9 @@ BOUND = 10.0  # seconds: only reached when the lock is broken, never in a passin
 
 def parked(lock: RWLock) -> int:
     """How many threads are blocked inside acquire_read/acquire_write right now."""
-    return len(lock._cond._waiters)  # CPython's Condition keeps one waiter per blocked thread
+    # CPython's Condition keeps one waiter per blocked thread; readers and writers
+    # queue on two conditions sharing one mutex.
+    return len(lock._read_ok._waiters) + len(lock._write_ok._waiters)
 
 
 def wait_until_parked(lock: RWLock, count: int) -> None:
@@ -211,15 +213,15 @@ def test_a_writer_that_is_interrupted_while_waiting_does_not_block_readers_forev
     # is abandoned with an exception (here: a KeyboardInterrupt-like failure in wait()).
     lock = RWLock()
     lock.acquire_read()
-    original_wait = lock._cond.wait
+    original_wait = lock._write_ok.wait
 
     def failing_wait(*args):
         raise RuntimeError("interrupted")
 
-    lock._cond.wait = failing_wait
+    lock._write_ok.wait = failing_wait
     with pytest.raises(RuntimeError):
         lock.acquire_write()
-    lock._cond.wait = original_wait
+    lock._write_ok.wait = original_wait
     done = threading.Event()
     thread = start(lambda: (lock.acquire_read(), lock.release_read(), done.set()))
     assert done.wait(BOUND), "a reader is blocked by a writer that gave up"
