@@ -74,6 +74,22 @@ class RawConnection:
         self.sock.close()
 
 
+WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
+"""Spelled out here, not imported from redis_clone.errors, so tests check the text itself."""
+
+
+def exchange(conn: RawConnection, *args, expected: bytes) -> bytes:
+    """Send one command and read exactly len(expected) bytes of reply (byte-level checks)."""
+    conn.send(encode_command(*args))
+    data = b""
+    while len(data) < len(expected):
+        chunk = conn.sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
 @pytest.fixture
 def raw(server):
     conns: list[RawConnection] = []

@@ -14,16 +14,11 @@ import pytest
 
 from common.resp import NULL_ARRAY, encode_command
 from redis_clone.server import RedisServer
+from tests.integration.helpers import wait_until
 from tests.conftest import RawConnection, make_config
 
 DEADLINE = 5.0  # seconds: generous, only reached when something is broken
 
-
-def wait_until(predicate, what: str) -> None:
-    deadline = time.monotonic() + DEADLINE
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.002)
 
 
 def blocked(server) -> int:
@@ -34,7 +29,7 @@ def start_blocking(server, conn: RawConnection, *command) -> None:
     """Send a blocking command and return once the server has queued this client."""
     before = blocked(server)
     conn.send(encode_command(*command))
-    wait_until(lambda: blocked(server) == before + 1, f"{command} to block")
+    wait_until(lambda: blocked(server) == before + 1, timeout=DEADLINE, message=f"{command} to block")
 
 
 # --------------------------------------------------------------------------- waking
@@ -167,7 +162,8 @@ def test_a_client_that_disconnects_while_blocked_leaves_no_waiter_behind(server,
     waiter, pusher = raw(), raw()
     start_blocking(server, waiter, "BLPOP", "q", 0)
     waiter.close()
-    wait_until(lambda: blocked(server) == 0, "the hung-up client to be dropped")
+    wait_until(lambda: blocked(server) == 0, timeout=DEADLINE,
+               message="the hung-up client to be dropped")
     assert server.state.keyspace.blocking.waiters_on(0, b"q") == []
     pusher.command("RPUSH", "q", "x")
     assert pusher.command("LRANGE", "q", 0, -1) == [b"x"]  # nobody took it
@@ -177,7 +173,7 @@ def test_replies_to_earlier_pipelined_commands_arrive_before_the_block_ends(serv
     waiter, pusher = raw(), raw()
     waiter.send(encode_command("PING") + encode_command("BLPOP", "q", 0))
     assert waiter.read() == "PONG"
-    wait_until(lambda: blocked(server) == 1, "BLPOP to block")
+    wait_until(lambda: blocked(server) == 1, timeout=DEADLINE, message="BLPOP to block")
     pusher.command("RPUSH", "q", "x")
     assert waiter.read() == [b"q", b"x"]
 

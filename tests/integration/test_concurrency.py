@@ -16,16 +16,11 @@ import pytest
 
 from common.resp import INCOMPLETE, ReplyParser, encode_command
 from redis_clone.server import RedisServer
+from tests.integration.helpers import wait_until
 from tests.conftest import RawConnection, make_config
 
 DEADLINE = 30.0
 
-
-def wait_until(condition, what: str) -> None:
-    deadline = time.monotonic() + DEADLINE
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.005)
 
 
 def test_concurrent_incr_never_loses_or_repeats_an_increment(server, raw):
@@ -65,7 +60,8 @@ def test_concurrent_incr_never_loses_or_repeats_an_increment(server, raw):
 def test_two_hundred_simultaneous_connections_are_all_served(server):
     conns = [RawConnection(server.port) for _ in range(200)]
     try:
-        wait_until(lambda: len(server.state.clients) == 200, "all 200 clients to be accepted")
+        wait_until(lambda: len(server.state.clients) == 200, timeout=DEADLINE,
+                   message="all 200 clients to be accepted")
         for i, conn in enumerate(conns):
             conn.send(encode_command("PING", f"client {i}"))
         for i, conn in enumerate(conns):

@@ -10,25 +10,11 @@ from __future__ import annotations
 import pytest
 
 from common.clock import FakeClock
-from common.resp import encode_command
 from redis_clone.registry import COMMANDS, execute
 from redis_clone.server import RedisServer
 from redis_clone.state import CommandContext, ServerState
-from tests.conftest import RawConnection, make_config
+from tests.conftest import WRONGTYPE, RawConnection, exchange, make_config
 
-WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
-
-
-def exchange(conn: RawConnection, *args, expected: bytes) -> bytes:
-    """Send one command and read exactly len(expected) bytes of reply."""
-    conn.send(encode_command(*args))
-    data = b""
-    while len(data) < len(expected):
-        chunk = conn.sock.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-    return data
 
 
 # --------------------------------------------------------------------------- the command table

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import socket
 import struct
-import time
 import tracemalloc
 
 import pytest
 
 from common.resp import encode_command
+from tests.integration.helpers import wait_until
 from tests.conftest import RawConnection
 from tests.unit.test_resp import INLINE_AS_REDIS_SPLITS_IT
 
@@ -31,12 +31,6 @@ def exchange(port: int, data: bytes) -> bytes:
             chunks.append(chunk)
         return b"".join(chunks)
 
-
-def wait_until(condition, what: str) -> None:
-    deadline = time.monotonic() + DEADLINE
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.005)
 
 
 def error(text: bytes) -> bytes:
@@ -120,7 +114,8 @@ def test_a_client_vanishing_mid_command_does_not_hurt_the_server(server, raw):
     sock.close()
 
     survivor = raw()
-    wait_until(lambda: len(server.state.clients) == 1, "the vanished clients to be forgotten")
+    wait_until(lambda: len(server.state.clients) == 1,
+               timeout=DEADLINE, message="the vanished clients to be forgotten")
     assert survivor.command("PING") == "PONG"
     assert survivor.command("ECHO", "still here") == b"still here"
 
@@ -129,7 +124,8 @@ def test_a_client_that_disconnects_before_reading_its_replies_does_not_hurt_the_
     with socket.create_connection(("127.0.0.1", server.port), timeout=DEADLINE) as sock:
         sock.sendall(encode_command("ECHO", b"x" * 100_000) * 50)
     survivor = raw()
-    wait_until(lambda: len(server.state.clients) == 1, "the vanished client to be forgotten")
+    wait_until(lambda: len(server.state.clients) == 1,
+               timeout=DEADLINE, message="the vanished client to be forgotten")
     assert survivor.command("PING") == "PONG"
 
 
@@ -142,7 +138,7 @@ def test_a_huge_declared_bulk_is_neither_allocated_nor_waited_for_when_too_big(s
         before = server.state.stats["total_net_input_bytes"]
         conn.send(head)
         wait_until(lambda: server.state.stats["total_net_input_bytes"] - before >= len(head),
-                   "the server to read the declared bulk's start")
+                   timeout=DEADLINE, message="the server to read the declared bulk's start")
         # One byte over: rejected straight away.
         assert exchange(server.port, b"*2\r\n$4\r\nECHO\r\n$536870913\r\n") == error(b"invalid bulk length")
         _, peak = tracemalloc.get_traced_memory()

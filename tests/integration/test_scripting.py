@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import hashlib
 import threading
-import time
 
 import pytest
 
+from tests.integration.helpers import wait_until
 from tests.conftest import RawConnection
 
 THREADS, ROUNDS = 8, 1000
@@ -40,12 +40,6 @@ def run_threads(work) -> None:
         thread.join(60)
     assert not failures, failures
 
-
-def wait_until(condition, what: str) -> None:
-    deadline = time.monotonic() + BOUND
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.01)
 
 
 def test_a_read_modify_write_script_is_atomic_under_eight_threads(server):
@@ -96,7 +90,8 @@ def test_clients_blocked_on_a_key_a_script_pushed_to_are_served_when_it_ends(ser
     waiter = RawConnection(server.port)
     waiter.send(b"*3\r\n$5\r\nBLPOP\r\n$5\r\nqueue\r\n$1\r\n0\r\n")
     admin = RawConnection(server.port)
-    wait_until(lambda: b"blocked_clients:1" in admin.command("INFO", "clients"), "the BLPOP")
+    wait_until(lambda: b"blocked_clients:1" in admin.command("INFO", "clients"),
+               timeout=BOUND, message="the BLPOP")
     assert admin.command("EVAL", "redis.call('RPUSH', 'queue', 'a', 'b') return "
                          "redis.call('LLEN', 'queue')", "0") == 2
     assert waiter.read() == [b"queue", b"a"]
@@ -131,7 +126,8 @@ def start_script(server, body: str) -> tuple[threading.Thread, dict]:
 def test_a_looping_script_makes_others_busy_until_script_kill_stops_it(server, busy_threshold):
     admin = busy_threshold
     thread, result = start_script(server, "local i = 0 while true do i = i + 1 end")
-    wait_until(lambda: admin.command("PING") != "PONG", "the script to become busy")
+    wait_until(lambda: admin.command("PING") != "PONG", timeout=BOUND,
+               message="the script to become busy")
     assert admin.command("PING") == ("BUSY Redis is busy running a script. You can only "
                                      "call SCRIPT KILL or SHUTDOWN NOSAVE.")
     assert admin.command("GET", "x").startswith("BUSY")       # waiting for the lock, too
@@ -145,7 +141,8 @@ def test_a_looping_script_makes_others_busy_until_script_kill_stops_it(server, b
 def test_a_busy_script_cannot_keep_itself_alive_with_pcall(server, busy_threshold):
     admin = busy_threshold
     thread, result = start_script(server, "while true do pcall(function() while true do end end) end")
-    wait_until(lambda: admin.command("PING") != "PONG", "the script to become busy")
+    wait_until(lambda: admin.command("PING") != "PONG", timeout=BOUND,
+               message="the script to become busy")
     assert admin.command("SCRIPT", "KILL") == "OK"
     thread.join(BOUND)
     assert not thread.is_alive()
@@ -155,7 +152,8 @@ def test_a_busy_script_cannot_keep_itself_alive_with_pcall(server, busy_threshol
 def test_a_script_that_wrote_cannot_be_killed_but_shutdown_nosave_stops_it(server, busy_threshold):
     admin = busy_threshold
     thread, result = start_script(server, "redis.call('SET', 'written', '1') while true do end")
-    wait_until(lambda: admin.command("PING") != "PONG", "the script to become busy")
+    wait_until(lambda: admin.command("PING") != "PONG", timeout=BOUND,
+               message="the script to become busy")
     assert admin.command("SCRIPT", "KILL").startswith(
         "UNKILLABLE Sorry the script already executed write commands against the dataset.")
     other = RawConnection(server.port)

@@ -12,12 +12,10 @@ import random
 import pytest
 
 from common.clock import FakeClock
-from common.resp import encode_command
 from redis_clone.registry import COMMANDS
 from redis_clone.server import RedisServer
-from tests.conftest import RawConnection, make_config
+from tests.conftest import WRONGTYPE, RawConnection, exchange, make_config
 
-WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
 NOT_INTEGER = "ERR value is not an integer or out of range"
 NOT_FLOAT = "ERR value is not a valid float"
 TOO_LONG = "ERR string exceeds maximum allowed size (proto-max-bulk-len)"
@@ -55,18 +53,6 @@ def store_non_string(srv, key: bytes) -> None:
     keyspace = srv.state.keyspace
     with keyspace.lock.write():
         keyspace[0].set(key, [b"not", b"a", b"string"])
-
-
-def exchange(conn: RawConnection, *args, expected: bytes) -> bytes:
-    """Send one command and read exactly len(expected) bytes of reply."""
-    conn.send(encode_command(*args))
-    data = b""
-    while len(data) < len(expected):
-        chunk = conn.sock.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-    return data
 
 
 # --------------------------------------------------------------------------- the command table
