@@ -34,33 +34,40 @@ class RWLock:
         # only the side that can proceed (one writer, or all readers) avoids a thundering
         # herd: with 50 clients queued behind a Lua script, notify_all on one shared
         # condition woke 49 threads per release only for 48 to go back to sleep.
-        mutex = threading.Lock()
+        # The fast paths take the mutex itself: `with` on a Condition goes through its
+        # Python-level __enter__/__exit__, twice per command otherwise.
+        self._mutex = mutex = threading.Lock()
         self._read_ok = threading.Condition(mutex)
         self._write_ok = threading.Condition(mutex)
         self._readers = 0            # threads inside a read section
         self._writer = False         # a thread is inside the write section
         self._writers_waiting = 0    # writers queued: new readers must wait for them
+        self._readers_waiting = 0    # readers queued (a release with none skips notify_all)
 
     def acquire_read(self, timeout: float | None = None) -> bool:
         """Enter a read section; False if `timeout` seconds passed first (None: wait forever)."""
-        with self._read_ok:
+        with self._mutex:
             if not (self._writer or self._writers_waiting):  # uncontended: no waiting at all
                 self._readers += 1
                 return True
-            if not self._read_ok.wait_for(lambda: not (self._writer or self._writers_waiting), timeout):
-                return False
+            self._readers_waiting += 1
+            try:
+                if not self._read_ok.wait_for(lambda: not (self._writer or self._writers_waiting), timeout):
+                    return False
+            finally:
+                self._readers_waiting -= 1
             self._readers += 1
             return True
 
     def release_read(self) -> None:
-        with self._read_ok:
+        with self._mutex:
             self._readers -= 1
             if self._readers == 0 and self._writers_waiting:
                 self._write_ok.notify()
 
     def acquire_write(self, timeout: float | None = None) -> bool:
         """Enter the write section; False if `timeout` seconds passed first (None: wait forever)."""
-        with self._write_ok:
+        with self._mutex:
             if not (self._writer or self._readers):  # uncontended: take it at once
                 self._writer = True
                 return True
@@ -79,16 +86,17 @@ class RWLock:
     def _wake_after_giving_up(self) -> None:
         """A writer stopped waiting. Caller holds the mutex."""
         if not self._writers_waiting:
-            self._read_ok.notify_all()  # readers queued behind it must not wait any longer
+            if self._readers_waiting:
+                self._read_ok.notify_all()  # readers queued behind it must not wait any longer
         elif not (self._writer or self._readers):
             self._write_ok.notify()  # it may have taken the wake-up meant for the next writer
 
     def release_write(self) -> None:
-        with self._write_ok:
+        with self._mutex:
             self._writer = False
             if self._writers_waiting:
                 self._write_ok.notify()
-            else:
+            elif self._readers_waiting:
                 self._read_ok.notify_all()
 
     @contextmanager

@@ -17,6 +17,7 @@ import sys
 
 from redis_clone.config import Config, ConfigError
 from redis_clone.persistence.rdb import RdbError
+from redis_clone.registry import COMMANDS
 from redis_clone.server import RedisServer
 from redis_clone.state import REDIS_VERSION
 
@@ -27,7 +28,19 @@ def build_config(argv: list[str]) -> Config:
         config.load_file(argv[0])
         argv = argv[1:]
     config.load_args(argv)
+    rename_commands(config)
     return config
+
+
+def rename_commands(config: Config) -> None:
+    """rename-command lines change the process's one command table, once, before any
+    client connects (which is why Redis allows them only at startup)."""
+    for where, old, new in config.renames:
+        try:
+            COMMANDS.rename(old, new)
+        except ValueError as err:
+            raise ConfigError(f"Reading the configuration, at {where}\n"
+                              f">>> 'rename-command {old} {new}'\n{err}", "rename-command") from None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -38,6 +38,18 @@ class ClientState:
     channels: set[bytes] = field(default_factory=set)   # SUBSCRIBEd (guarded by PubSub's lock)
     patterns: set[bytes] = field(default_factory=set)   # PSUBSCRIBEd
     output: ClientOutput | None = None  # the socket side other threads write to (None in unit tests)
+    # Authentication (acl.py): the user this connection acts as and whether it has
+    # authenticated. `admitted` is the dispatcher's one-attribute fast path: True when
+    # no ACL check is needed (authenticated, user may do anything); `auth_required`
+    # makes the request parser refuse big requests before AUTH. Acl.refresh() sets both.
+    user: str = "default"
+    authenticated: bool = True
+    admitted: bool = True
+    auth_required: bool = False
+    # Bytes read and replied, counted by the connection's own thread without a lock;
+    # INFO's total_net_*_bytes add them up (ClientRegistry.total).
+    net_input_bytes: int = 0
+    net_output_bytes: int = 0
 
     @property
     def subscription_count(self) -> int:
@@ -52,6 +64,7 @@ class ClientRegistry:
         self._lock = threading.Lock()
         self._clients: dict[int, ClientState] = {}
         self._ids = itertools.count(1)
+        self._retired = {"net_input_bytes": 0, "net_output_bytes": 0}  # of clients gone
 
     def register(self, **fields) -> ClientState:
         with self._lock:
@@ -61,7 +74,14 @@ class ClientRegistry:
 
     def unregister(self, client: ClientState) -> None:
         with self._lock:
-            self._clients.pop(client.id, None)
+            if self._clients.pop(client.id, None) is not None:
+                for counter in self._retired:
+                    self._retired[counter] += getattr(client, counter)
+
+    def total(self, counter: str) -> int:
+        """A per-client byte counter summed over every client there has been."""
+        with self._lock:
+            return self._retired[counter] + sum(getattr(c, counter) for c in self._clients.values())
 
     def kill(self, client: ClientState) -> None:
         """Disconnect another client (CLIENT KILL, timeout). It leaves the registry at

@@ -14,6 +14,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from redis_clone.blocking import BLOCKED_FLAG
+from redis_clone.output import log_output_limit_kill
 
 if TYPE_CHECKING:
     from redis_clone.state import ServerState
@@ -38,8 +39,7 @@ def clients_cron(state: "ServerState") -> None:
                 if output.soft_since is None:
                     output.soft_since = now
                 elif now - output.soft_since >= soft_seconds:
-                    log.warning("Client id=%d addr=%s scheduled to be closed ASAP for overcoming "
-                                "of output buffer limits.", client.id, client.addr)
+                    log_output_limit_kill(client.id, client.addr)
                     state.clients.kill(client)
             else:
                 output.soft_since = None

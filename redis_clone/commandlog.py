@@ -19,6 +19,7 @@ from collections import deque
 from typing import TYPE_CHECKING
 
 from common.resp import Status, encode
+from redis_clone.acl import redacted
 from redis_clone.registry import ADMIN, SKIP_MONITOR, SKIP_SLOWLOG
 
 if TYPE_CHECKING:
@@ -66,9 +67,15 @@ class CommandLog:
                 stats.failed_calls += 1
         threshold = self.slowlog_threshold()
         if 0 <= threshold <= usec and not spec.flags & SKIP_SLOWLOG:
-            self._add_slow_entry(client, argv, usec)
+            self._add_slow_entry(client, redacted(spec.name, argv), usec)
         if self.monitors and not spec.flags & (SKIP_MONITOR | ADMIN):
-            self.feed_monitors(client, argv)
+            self.feed_monitors(client, redacted(spec.name, argv))
+
+    def total_calls(self) -> int:
+        """INFO's total_commands_processed: like Redis's stat_numcommands, it counts a
+        command once it has run, exactly where its commandstats line counts it."""
+        with self._lock:
+            return sum(stats.calls for stats in self.commands.values())
 
     def rejected(self, spec: "CommandSpec | None") -> None:
         """A command refused before running (wrong arity, OOM, BUSY...)."""

@@ -616,6 +616,9 @@ class Config:
         self._values: dict[str, str] = {}     # canonical name -> value
         self._save_lines = 0                  # redis.conf `save` lines add up
         self.path: str | None = None          # the config file, for CONFIG REWRITE
+        # rename-command lines, (where, old name, new name): applied to the command
+        # table once at startup (registry.CommandTable.rename); not a CONFIG parameter.
+        self.renames: list[tuple[str, str, str]] = []
         for param in params:
             self._params[param.name] = param
             if param.alias:
@@ -741,6 +744,9 @@ class Config:
     def _apply(self, name: str, args: list[str], where: str) -> None:
         param = self._params.get(name.lower())
         try:
+            if name.lower() == "rename-command" and len(args) == 2:
+                self.renames.append((where, args[0], args[1]))
+                return
             if param is None:
                 raise ConfigError(errors.CONFIG_BAD_DIRECTIVE)
             if param.kind == "save" and len(args) == 1 and args[0]:
@@ -787,6 +793,8 @@ class Config:
                 continue
             words = split_inline(stripped.encode("utf-8", "surrogateescape"))
             param = self._params.get(words[0].decode("utf-8", "surrogateescape").lower()) if words else None
+            if words and words[0].lower() == b"rename-command":
+                continue  # startup-only directives stay as they are, as in Redis
             if param is None:
                 lines[number] = "# ??? " + stripped  # unparsable or unknown: keep as a comment
             else:

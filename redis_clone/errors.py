@@ -88,6 +88,10 @@ LFU_NOT_SELECTED = ("ERR An LFU maxmemory policy is not selected, access frequen
 LFU_SELECTED = ("ERR An LFU maxmemory policy is selected, idle time not tracked. Please note "
                 "that when switching between policies at runtime LRU and LFU data will take "
                 "some time to adjust.")
+# Ours, not Redis's: we keep idle times only under an LRU policy (densedict.py says why),
+# worded after Redis's LFU messages above.
+LRU_NOT_SELECTED = ("ERR An LRU maxmemory policy is not selected, idle time not tracked. Set "
+                    "maxmemory-policy to allkeys-lru or volatile-lru to track it.")
 
 # Hashes, sets and SORT (commands/hashes.py, sets.py, sort.py)
 HASH_VALUE_NOT_INTEGER = "ERR hash value is not an integer"
@@ -320,6 +324,57 @@ def shebang_unknown_flag(flag: str) -> str:
 
 def shebang_unknown_option(option: str) -> str:
     return f"ERR Unknown lua shebang option: {option}"
+
+
+# Authentication and ACL (acl.py, commands/acl.py, AUTH and HELLO in commands/connection.py)
+NOAUTH = "NOAUTH Authentication required."
+WRONGPASS = "WRONGPASS invalid username-password pair or user is disabled."
+AUTH_WITHOUT_PASSWORD = ("ERR AUTH <password> called without any password configured for the "
+                         "default user. Are you sure your configuration is correct?")
+HELLO_NOAUTH = ("NOAUTH HELLO must be called with the client already authenticated, otherwise the "
+                "HELLO AUTH <user> <pass> option can be used to authenticate the client and select "
+                "the RESP protocol version at the same time")
+NOPERM_KEYS = "NOPERM this user has no permissions to access one of the keys used as arguments"
+NOPERM_CHANNELS = ("NOPERM this user has no permissions to access one of the channels used as "
+                   "arguments")
+ACL_USERNAME_SPACES = "ERR Usernames can't contain spaces or null characters"
+ACL_DELETE_DEFAULT = "ERR The 'default' user cannot be removed"
+# Reasons inside acl_setuser_failed()
+ACL_SYNTAX = "Syntax error"
+ACL_NO_SUCH_PASSWORD = "The password you are trying to remove from the user does not exist"
+ACL_BAD_HASH = ("The password hash must be exactly 64 characters and contain only lowercase "
+                "hexadecimal characters")
+ACL_KEY_PATTERN_AFTER_ALL = ("Adding a pattern after the * pattern (or the 'allkeys' flag) is not "
+                             "valid and does not have any effect. Try 'resetkeys' to start with an "
+                             "empty list of patterns")
+ACL_CHANNEL_PATTERN_AFTER_ALL = ("Adding a pattern after the * pattern (or the 'allchannels' flag) "
+                                 "is not valid and does not have any effect. Try 'resetchannels' to "
+                                 "start with an empty list of channels")
+# Sent on connect, then the connection is closed (clientAcceptHandler).
+PROTECTED_MODE_DENIED = (
+    "DENIED Redis is running in protected mode because protected mode is enabled and no password "
+    "is set for the default user. In this mode connections are only accepted from the loopback "
+    "interface. If you want to connect from external computers to Redis you may adopt one of the "
+    "following solutions: 1) Just disable protected mode sending the command 'CONFIG SET "
+    "protected-mode no' from the loopback interface by connecting to Redis from the same host the "
+    "server is running, however MAKE SURE Redis is not publicly accessible from internet if you do "
+    "so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the "
+    "protected mode by editing the Redis configuration file, and setting the protected mode option "
+    "to 'no', and then restarting the server. 3) If you started the server manually just for "
+    "testing, restart it with the '--protected-mode no' option. 4) Setup a an authentication "
+    "password for the default user. NOTE: You only need to do one of the above things in order for "
+    "the server to start accepting connections from the outside.")
+# rename-command at startup (config.py)
+RENAME_NO_SUCH_COMMAND = "No such command in rename-command"
+RENAME_TARGET_EXISTS = "Target command name already exists"
+
+
+def noperm_command(fullname: str) -> str:
+    return f"NOPERM this user has no permissions to run the '{fullname}' command"
+
+
+def acl_setuser_failed(rule: bytes, reason: str) -> str:
+    return "ERR Error in ACL SETUSER modifier '%s': %s" % (_text(rule), reason)
 
 
 def _c_string(data: bytes) -> bytes:

@@ -1,8 +1,9 @@
 """maxmemory eviction: Redis's approximated LRU and LFU, and the eight policies.
 
-Every key carries a 24-bit *access stamp* (Redis keeps it in the `lru` field of each
-robj; we keep it in a typed column next to the keyspace's dense arrays, see
-densedict.StampedDict, so it costs 4 bytes per key and no Python object). What the
+Under an LRU or LFU policy every key carries a 24-bit *access stamp* (Redis keeps it in
+the `lru` field of each robj, for every policy; we keep it in a typed column next to the
+keyspace's dense arrays, see densedict.StampedDict, and only under the policies that
+read it, because finding a key's column slot costs a Python int per key). What the
 stamp holds depends on the policy family:
 
 * LRU: the LRU clock when the key was last touched: Unix seconds modulo 2**24
@@ -43,6 +44,7 @@ EVPOOL_SIZE = 16
 IDLE_MAX = (1 << 64) - 1         # volatile-ttl scores ULLONG_MAX - deadline
 
 LFU_POLICIES = frozenset({"allkeys-lfu", "volatile-lfu"})
+STAMPED_POLICIES = LFU_POLICIES | {"allkeys-lru", "volatile-lru"}  # the ones that read access stamps
 POLICIES = ("volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl",
             "allkeys-lru", "allkeys-lfu", "allkeys-random", "noeviction")
 
@@ -206,6 +208,8 @@ class Evictor:
         self.policy = config.get("maxmemory-policy")
         self.samples = config.get_int("maxmemory-samples")
         self._keyspace.access.configure(config)
+        # Per-key access stamps cost memory (densedict.py): kept only when read.
+        self._keyspace.track_access(self.policy in STAMPED_POLICIES)
 
     def make_room(self, *, refuse: bool = True) -> None:
         """performEvictions: evict until used_memory <= maxmemory, or raise -OOM

@@ -32,8 +32,10 @@ and the maxmemory check read it in O(1). Strings are re-costed from their bytes;
 container's cost is cached per key (`_container_costs`). Handlers call `modified()`
 *before* changing a container in place, and fill a new one after `set()`, so both only
 note the key; `Keyspace.settle_memory()` re-measures the noted containers, by sampling
-a few elements each, when the write command ends (registry.locked). Every lookup also
-refreshes the key's LRU/LFU access stamp (see eviction.py).
+a few elements each, when the write command ends (registry.locked). Under an LRU or
+LFU maxmemory-policy every lookup also refreshes the key's access stamp (eviction.py);
+the databases then keep their keys in a `StampedDict` instead of the more compact
+`DenseDict` (see densedict.py for what each costs).
 """
 
 from __future__ import annotations
@@ -71,7 +73,7 @@ class Database:
     def __init__(self, index: int, keyspace: "Keyspace") -> None:
         self.index = index
         self._keyspace = keyspace
-        self.data = StampedDict()   # key -> value, with an LRU/LFU stamp per key
+        self.data = keyspace.new_table()  # key -> value (+ access stamps, see track_access)
         self.expires = DenseDict()  # key -> deadline (ms); only keys that have a TTL
         self._container_costs: dict[bytes, int] = {}  # key -> modelled cost, non-strings
         # key -> transactions WATCHing it; guarded by keyspace.watch_lock
@@ -303,9 +305,14 @@ class Database:
         straight into the tables, bypassing set()."""
         self._container_costs = {key: memory.entry_cost(key, value)
                                  for key, value in self.data.items() if type(value) is not bytes}
-        stamp = self._keyspace.access.new_stamp()
-        for key in self.data:
-            self.data.set_stamp(key, stamp)
+        self.restamp()
+
+    def restamp(self) -> None:
+        """Give every key a new key's access stamp (nothing to do without stamps)."""
+        if isinstance(self.data, StampedDict):
+            stamp = self._keyspace.access.new_stamp()
+            for key in self.data:
+                self.data.set_stamp(key, stamp)
 
     def expire_sample(self, rng: random.Random = random) -> tuple[int, int]:
         """One active-expiry round: check up to 20 random keys with a TTL.
@@ -335,6 +342,7 @@ class Keyspace:
         self.stats = stats or Stats()
         self.dirty = 0  # changes ever made; persistence counts those since the last save
         self.access = AccessClock(self.clock)  # LRU/LFU stamps; configured by ServerState
+        self.stamped = False  # do the tables keep access stamps? (track_access)
         self.used_memory = 0  # the dataset's modelled size in bytes, see memory.py
         self.changed_containers: set[tuple[int, bytes]] = set()  # (db, key): containers to re-cost
         self.blocking = BlockedClients(self)  # clients waiting in BLPOP & co, see blocking.py
@@ -343,6 +351,25 @@ class Keyspace:
 
     def __getitem__(self, index: int) -> Database:
         return self.dbs[index]
+
+    def new_table(self) -> DenseDict | StampedDict:
+        """An empty key -> value table of the kind the current policy needs."""
+        return StampedDict() if self.stamped else DenseDict()
+
+    def track_access(self, on: bool) -> None:
+        """Keep per-key access stamps (LRU/LFU policies) or not: rebuilds every
+        database's table, O(n), when that changes. The keys start with a new key's
+        stamp, as Redis's keys start over when the policy switches between LRU and
+        LFU. Caller holds the write lock (or no client is connected yet)."""
+        if on == self.stamped:
+            return
+        self.stamped = on
+        for db in self.dbs:
+            table = self.new_table()
+            for key, value in db.data.items():
+                table[key] = value
+            db.data = table
+            db.restamp()
 
     def flush_all(self) -> None:
         for db in self.dbs:

@@ -75,19 +75,36 @@ def sds_size(length: int, *, min_header: int = 1) -> int:
     return size_class(max(header, min_header) + length + 1)
 
 
+def _key_cost(length: int) -> int:
+    return DICT_ENTRY + sds_size(length)
+
+
+def _string_cost(length: int) -> int:
+    if length <= EMBSTR_MAX:
+        return size_class(ROBJ + 3 + length + 1)  # robj + sdshdr8 + bytes + NUL, one block
+    return ROBJ + sds_size(length, min_header=3)
+
+
+# Every SET counts a key and a string (twice when it replaces one): the costs of the
+# common short lengths are computed once, here, rather than on every write.
+_TABULATED = 256
+_KEY_COSTS = [_key_cost(n) for n in range(_TABULATED)]
+_STRING_COSTS = [_string_cost(n) for n in range(_TABULATED)]
+_INT_START = frozenset(b"-0123456789")
+
+
 def key_cost(key: bytes) -> int:
     """A key's entry in the main table: the dictEntry and the key's own sds copy."""
-    return DICT_ENTRY + sds_size(len(key))
+    length = len(key)
+    return _KEY_COSTS[length] if length < _TABULATED else _key_cost(length)
 
 
 def string_cost(value: bytes) -> int:
     """A string value as Redis encodes it: int, embstr or raw (see OBJECT ENCODING)."""
     length = len(value)
-    if length <= 20 and string_to_int64(value) is not None:
+    if length <= 20 and length and value[0] in _INT_START and string_to_int64(value) is not None:
         return ROBJ
-    if length <= EMBSTR_MAX:
-        return size_class(ROBJ + 3 + length + 1)  # robj + sdshdr8 + bytes + NUL, one block
-    return ROBJ + sds_size(length, min_header=3)
+    return _STRING_COSTS[length] if length < _TABULATED else _string_cost(length)
 
 
 def _sampled_average(sizes, samples: int) -> float:

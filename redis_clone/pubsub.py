@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from common.resp import Push, encode
 from redis_clone.glob import Pattern
+from redis_clone.output import Limits, OutputLimits
 
 if TYPE_CHECKING:
     from redis_clone.clients import ClientState
@@ -34,12 +35,10 @@ if TYPE_CHECKING:
 
 class PubSub:
     def __init__(self, config: "Config") -> None:
-        self._config = config
         self._lock = threading.Lock()
         self.channels: dict[bytes, dict[int, "ClientState"]] = {}
         self.patterns: dict[bytes, tuple[Pattern, dict[int, "ClientState"]]] = {}
-        self._limits_text = ""
-        self._limits = (0, 0, 0)
+        self._limits = OutputLimits(config)
 
     # --- subscriptions (each returns the client's subscription count afterwards) -----
 
@@ -112,16 +111,9 @@ class PubSub:
             client.output.push(frames[key], hard_limit)
         return len(direct) + len(matched)
 
-    def output_limits(self) -> tuple[int, int, int]:
-        """client-output-buffer-limit's pubsub class: (hard bytes, soft bytes, soft seconds).
-        Parsed again only when the setting changes."""
-        text = self._config.get("client-output-buffer-limit")
-        if text is not self._limits_text:
-            words = text.split()
-            i = words.index("pubsub")
-            self._limits = (int(words[i + 1]), int(words[i + 2]), int(words[i + 3]))
-            self._limits_text = text
-        return self._limits
+    def output_limits(self) -> Limits:
+        """client-output-buffer-limit's pubsub class: (hard bytes, soft bytes, soft seconds)."""
+        return self._limits.of("pubsub")
 
     # --- PUBSUB introspection --------------------------------------------------------
 

@@ -132,8 +132,12 @@ class CommandSpec:
 class CommandTable:
     """Name -> CommandSpec, filled by the @command decorators when modules are imported."""
 
+    SPELLINGS_CACHED = 1024  # bounded: clients choose the spellings, in any letter case
+
     def __init__(self) -> None:
         self._commands: dict[str, CommandSpec] = {}
+        # b"SET", b"set"... -> spec: one dict lookup per command instead of decode + lower.
+        self._spellings: dict[bytes, CommandSpec] = {}
 
     def add(self, spec: CommandSpec) -> None:
         parent, _, child = spec.name.partition("|")
@@ -141,10 +145,17 @@ class CommandTable:
             self._commands[parent].subcommands[child] = spec
         else:
             self._commands[parent] = spec
+        self._spellings.clear()
 
     def get(self, name: bytes | str) -> CommandSpec | None:
         if isinstance(name, bytes):
-            name = name.decode("utf-8", "surrogateescape")
+            spec = self._spellings.get(name)
+            if spec is not None:
+                return spec
+            spec = self._commands.get(name.decode("utf-8", "surrogateescape").lower())
+            if spec is not None and len(self._spellings) < self.SPELLINGS_CACHED:
+                self._spellings[name] = spec
+            return spec
         return self._commands.get(name.lower())
 
     def __iter__(self):
@@ -152,6 +163,20 @@ class CommandTable:
 
     def __len__(self) -> int:
         return len(self._commands)
+
+    def rename(self, old: str, new: str) -> None:
+        """rename-command, at startup: the command `old` named is found as `new` from now
+        on ("" removes it). Like Redis, it keeps its own name everywhere else (COMMAND
+        INFO, INFO commandstats). Raises ValueError with Redis's reason."""
+        spec = self._commands.get(old.lower())
+        if spec is None:
+            raise ValueError(errors.RENAME_NO_SUCH_COMMAND)
+        if new and new.lower() != old.lower() and new.lower() in self._commands:
+            raise ValueError(errors.RENAME_TARGET_EXISTS)
+        del self._commands[old.lower()]
+        if new:
+            self._commands[new.lower()] = spec
+        self._spellings.clear()  # the old spellings must stop finding it
 
     def resolve(self, argv: list[bytes]) -> tuple[CommandSpec, list[bytes]]:
         """Find the spec for argv and check its arity; return it with the handler's args.
@@ -233,17 +258,20 @@ def execute(ctx: "CommandContext", argv: list[bytes], table: CommandTable = COMM
         return _refused(ctx, spec or table.get(argv[0]), err)
     ctx.command = spec
     ctx.client.last_command = spec.name  # CLIENT LIST's cmd=
-    if transactions.queues(transaction, spec):
+    if transaction.active and transactions.queues(transaction, spec):
         return transactions.queue(transaction, spec, args)
     server = ctx.server
     if server.client_pause.active:
         server.client_pause.wait(spec)  # CLIENT PAUSE: hold the command until it ends
-    server.stats.incr("total_commands_processed")
     failed = False
     started = server.clock.monotonic()
     try:
         if spec.locks:
-            with locked(ctx, write=spec.writes):
+            # acquire()/release() rather than `with locked()`: the generator behind a
+            # @contextmanager costs more than the rest of a GET's locking.
+            write = spec.writes
+            taken = acquire(ctx, write)
+            try:
                 if spec.denyoom:
                     # Over maxmemory: evict first (it mutates the keyspace, hence here,
                     # under the write lock every DENYOOM command holds), or refuse: -OOM.
@@ -252,6 +280,9 @@ def execute(ctx: "CommandContext", argv: list[bytes], table: CommandTable = COMM
                     server.evictor.make_room(refuse=False)  # and settle what it added
                 else:
                     reply = spec.handler(ctx, args)
+            finally:
+                if taken:
+                    release(ctx, write)
         else:
             reply = spec.handler(ctx, args)
     except errors.Refused as err:
@@ -270,7 +301,6 @@ def call(ctx: "CommandContext", spec: CommandSpec, args: list[bytes]):
     blocking command that finds nothing answers its timeout reply at once, as Redis's
     commands do inside MULTI and Lua (they must never wait there)."""
     ctx.command = spec
-    ctx.server.stats.incr("total_commands_processed")
     failed = False
     started = ctx.server.clock.monotonic()
     try:
@@ -284,7 +314,18 @@ def call(ctx: "CommandContext", spec: CommandSpec, args: list[bytes]):
 
 @contextmanager
 def locked(ctx: "CommandContext", *, write: bool) -> Iterator[None]:
-    """Hold the keyspace lock, shared or exclusive, for the command in `ctx.command`.
+    """Hold the keyspace lock, shared or exclusive, for the command in `ctx.command`
+    (see acquire()): what EXEC, scripts and CONFIG SET use around their work."""
+    taken = acquire(ctx, write)
+    try:
+        yield
+    finally:
+        if taken:
+            release(ctx, write)
+
+
+def acquire(ctx: "CommandContext", write: bool) -> bool:
+    """Take the keyspace lock for `ctx.command`; False if there was nothing to take.
 
     A Lua script holds the write lock for as long as it runs. A client waiting behind
     it wakes up every BUSY_POLL_SECONDS, and once the script has run longer than
@@ -294,35 +335,37 @@ def locked(ctx: "CommandContext", *, write: bool) -> Iterator[None]:
     are served once, when the outermost EXEC or script lets go (see blocking.py).
     """
     if ctx.holds_lock:
-        yield
-        return
-    keyspace = ctx.server.keyspace
-    acquire = keyspace.lock.acquire_write if write else keyspace.lock.acquire_read
-    while not acquire(timeout=BUSY_POLL_SECONDS):
-        if not ctx.command.flags & ALLOW_BUSY:
+        return False
+    lock = ctx.server.keyspace.lock
+    take = lock.acquire_write if write else lock.acquire_read
+    while not take(timeout=BUSY_POLL_SECONDS):
+        if not ctx.command.allow_busy:
             ctx.server.scripts.refuse_if_busy()
+    if write:
+        ctx.holds_lock = True
+    return True
+
+
+def release(ctx: "CommandContext", write: bool) -> None:
+    """Let go of what acquire() took."""
+    keyspace = ctx.server.keyspace
     if not write:
-        try:
-            yield
-        finally:
-            keyspace.lock.release_read()
+        keyspace.lock.release_read()
         return
-    ctx.holds_lock = True
+    ctx.holds_lock = False
     try:
-        yield
+        # Hand what this write pushed to clients blocked on those keys before
+        # any other command can take it (see blocking.py).
+        keyspace.blocking.serve()
+        keyspace.settle_memory()  # re-measure containers changed in place (memory.py)
     finally:
-        ctx.holds_lock = False
-        try:
-            # Hand what this write pushed to clients blocked on those keys before
-            # any other command can take it (see blocking.py).
-            keyspace.blocking.serve()
-            keyspace.settle_memory()  # re-measure containers changed in place (memory.py)
-        finally:
-            keyspace.lock.release_write()
+        keyspace.lock.release_write()
 
 
 def _admit(ctx: "CommandContext", spec: CommandSpec) -> None:
     """Refuse a command that may not run now, before it is queued or run."""
+    if not ctx.client.admitted:
+        ctx.server.acl.check(ctx.client, spec)  # -NOAUTH, -NOPERM
     if not spec.allow_busy:
         ctx.server.scripts.refuse_if_busy()
     if spec.no_multi and ctx.client.transaction.active:

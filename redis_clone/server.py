@@ -8,9 +8,10 @@ connection (one thread each, see `common.tcpserver`):
 
 Executing *every* complete command in the buffer before writing is what makes
 pipelining fast: a client that sends 10,000 commands in one write gets its replies in
-a handful of large sends instead of 10,000 small ones. Replies are encoded in the RESP
-version the client negotiated (HELLO 3 switches to RESP3 for the rest of the
-connection).
+a handful of large sends instead of 10,000 small ones. (Past REPLY_BATCH_BYTES of
+replies the batch goes out early, so a client that never reads holds one batch.)
+Replies are encoded in the RESP version the client negotiated (HELLO 3 switches to
+RESP3 for the rest of the connection).
 
 A protocol error (garbage, an absurd length) gets Redis's `-ERR Protocol error: ...`
 reply after the replies of the commands before it, and then the connection is closed;
@@ -45,10 +46,11 @@ from common.resp import ErrorReply, ProtocolError, RequestParser, encode
 from common.tcpserver import ThreadedTCPServer
 from redis_clone.blocking import Block, Waiter
 from redis_clone import errors, transactions
+from redis_clone.acl import protected_mode_denies
 from redis_clone.config import Config
 from redis_clone.clients import ClientState
 from redis_clone.clientscron import clients_cron
-from redis_clone.output import ClientOutput
+from redis_clone.output import ClientOutput, OutputLimits, log_output_limit_kill
 from redis_clone.registry import NO_REPLY, execute
 from redis_clone.state import CommandContext, ServerState
 
@@ -57,6 +59,8 @@ import redis_clone.commands  # noqa: F401  (registers every command in the table
 log = logging.getLogger("redis_clone")
 
 RECV_SIZE = 64 * 1024
+REPLY_BATCH_BYTES = 256 * 1024  # send a pipeline's replies once this many are waiting
+QUERY_BUFFER_FLOOR = 1024 * 1024  # the smallest client-query-buffer-limit CONFIG SET takes
 ACTIVE_EXPIRE_SHARE = 0.25  # share of each cron period the expiry sweep may use
 LONGEST_WAIT = 3600.0       # poll() refuses huge timeouts: wait in slices of at most this
 
@@ -69,6 +73,7 @@ class RedisServer:
                                       self._serve_client, backlog=config.get_int("tcp-backlog"),
                                       name="redis")
         self._cron_thread = threading.Thread(target=self._cron, name="redis-cron", daemon=True)
+        self._output_limits = OutputLimits(config)  # client-output-buffer-limit, by class
         self._signal_shutdown_running = False  # only the main thread, in signal handlers
 
     @property
@@ -124,22 +129,33 @@ class RedisServer:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         state = self.state
         if len(state.clients) >= state.config.get_int("maxclients"):
-            self._reject(sock)
+            self._reject(sock, errors.MAX_CLIENTS_REACHED)
+            return
+        if protected_mode_denies(addr[0] if addr else "", state.config.get_bool("protected-mode"),
+                                 state.acl.default):
+            self._reject(sock, errors.PROTECTED_MODE_DENIED)
             return
         now = state.clock.time()
         client = state.clients.register(addr=_format_addr(addr), laddr=_format_addr(sock.getsockname()),
                                         fd=sock.fileno(), created=now, last_interaction=now,
-                                        output=ClientOutput(sock))
+                                        output=ClientOutput(sock, state.clock))
         state.stats.incr("total_connections_received")
         ctx = CommandContext(state, client)
+        state.acl.logout(client)  # the default user; authenticated if it has no password
         parser = RequestParser(max_bulk_len=state.config.get_int("proto-max-bulk-len"))
+        clock = state.clock
         try:
             while not client.close_after_reply and not state.shutdown_requested.is_set():
                 data = sock.recv(RECV_SIZE)
                 if not data:
                     return  # the client hung up
-                state.stats.incr("total_net_input_bytes", len(data))
+                client.net_input_bytes += len(data)
+                client.last_interaction = clock.time()  # as Redis: when it last sent something
+                parser.unauthenticated = client.auth_required  # may change from other clients
                 parser.feed(data)
+                # One comparison per recv: the configured limit is read only past the floor.
+                if parser.buffered > QUERY_BUFFER_FLOOR and self._query_buffer_full(client, parser):
+                    return
                 self._send(client, self._run_buffered_commands(ctx, parser, sock))
         except (ConnectionError, TimeoutError):
             pass  # reset by peer or similar: the client is gone either way
@@ -149,37 +165,68 @@ class RedisServer:
             state.commandlog.remove_monitor(client)
             transactions.unwatch_all(state.keyspace, client.transaction)  # its WATCHes go too
 
-    def _send(self, client: ClientState, out: bytes) -> None:
-        if out:
-            client.output.reply(out)  # after any pub/sub messages queued before it
-            self.state.stats.incr("total_net_output_bytes", len(out))
+    def _query_buffer_full(self, client: ClientState, parser: RequestParser) -> bool:
+        """client-query-buffer-limit: a client whose unparsed input (an endless bulk, say)
+        passes it is dropped without a reply, as Redis does. Checked as data arrives, so
+        the server never holds more than the limit plus one recv() for it."""
+        if parser.buffered <= self.state.config.get_int("client-query-buffer-limit"):
+            return False
+        log.warning("Closing client that reached max query buffer length: id=%d addr=%s qbuf=%d",
+                    client.id, client.addr, parser.buffered)
+        return True
 
-    def _reject(self, sock: socket.socket) -> None:
-        """Over maxclients: say why and hang up, as Redis does, without registering."""
+    def _send(self, client: ClientState, out: bytes) -> None:
+        """Send a batch of replies (after any pub/sub messages queued before it) within
+        the client's output buffer limits; past them the client is killed instead."""
+        if not out:
+            return
+        limits = self._output_limits.of("pubsub" if client.subscription_count else "normal")
+        if not client.output.reply(out, limits):
+            log_output_limit_kill(client.id, client.addr)
+            self.state.clients.kill(client)
+            client.close_after_reply = True  # stop running its commands: nobody reads them
+            return
+        client.net_output_bytes += len(out)
+
+    def _reject(self, sock: socket.socket, message: str) -> None:
+        """Over maxclients, or protected mode: say why and hang up, as Redis does,
+        without registering."""
         self.state.stats.incr("rejected_connections")
         try:
-            sock.sendall(b"-%s\r\n" % errors.MAX_CLIENTS_REACHED.encode())
+            sock.sendall(b"-%s\r\n" % message.encode())
         except OSError:
             pass  # it hung up first: it is rejected either way
 
     def _run_buffered_commands(self, ctx: CommandContext, parser: RequestParser,
                                sock: socket.socket) -> bytes:
-        """Execute every complete command in the parser; return all replies as one write."""
+        """Execute every complete command in the parser; return their replies as one write.
+
+        Replies past REPLY_BATCH_BYTES go out early: a client that pipelines many big
+        reads and never reads the replies then parks this thread in sendall() with one
+        batch in memory, instead of making the server hold every reply at once.
+        """
         client = ctx.client
         replies: list[bytes] = []
+        batched = 0
         try:
             for argv in parser:
-                client.last_interaction = self.state.clock.time()
                 reply = execute(ctx, argv)
+                parser.unauthenticated = client.auth_required  # AUTH may have changed it
                 if isinstance(reply, Block):
                     # The client sees the replies to the commands before this one now,
                     # not after however long it waits.
                     deadline = self._deadline(reply)
                     self._send(client, b"".join(replies))
                     replies.clear()
+                    batched = 0
                     reply = self._wait_until_served(ctx, sock, reply, deadline)
                 if reply is not NO_REPLY:
                     replies.append(encode(reply, client.protocol))
+                    batched += len(replies[-1])
+                    if batched > REPLY_BATCH_BYTES:
+                        self._send(client, b"".join(replies))
+                        replies.clear()
+                        batched = 0
                 if client.close_after_reply:
                     break
         except ProtocolError as err:

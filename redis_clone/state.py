@@ -1,7 +1,7 @@
 """What a command handler can reach: the server-wide state and its own client.
 
 `ServerState` is the Redis server minus its sockets: configuration, keyspace, clients,
-statistics, the clock, the Lua scripting engine and persistence (snapshots). `server.py`
+users (ACL), statistics, the clock, the Lua scripting engine and persistence (snapshots). `server.py`
 owns one and drives the network around it; tests can build one without any socket at
 all and call handlers directly.
 
@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import os
 import threading
+from functools import partial
 from typing import TYPE_CHECKING
 
 from common.clock import Clock, SystemClock
+from redis_clone.acl import Acl
 from redis_clone.clients import ClientPause, ClientRegistry, ClientState
 from redis_clone.commandlog import CommandLog
 from redis_clone.config import Config
@@ -51,6 +53,10 @@ class ServerState:
         self.persistence = Persistence(self)  # SAVE, BGSAVE, save points, loading (RDB)
         self.pubsub = PubSub(self.config)    # channels, patterns, PUBLISH delivery
         self.commandlog = CommandLog(self)   # commandstats, errorstats, SLOWLOG, MONITOR
+        self.stats.derive("total_commands_processed", self.commandlog.total_calls)
+        for counter in ("net_input_bytes", "net_output_bytes"):
+            self.stats.derive(f"total_{counter}", partial(self.clients.total, counter), rebase=True)
+        self.acl = Acl(self.config.get("requirepass"))  # users, passwords (AUTH, ACL)
 
 
 class CommandContext:

@@ -9,24 +9,43 @@ from __future__ import annotations
 
 import threading
 from collections import Counter, deque
+from typing import Callable
 
 
 class Stats:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._counts: Counter[str] = Counter()
+        # Counters computed from elsewhere when read, instead of bumped under the lock
+        # on every command (total_commands_processed is the sum of INFO commandstats'
+        # calls; total_net_*_bytes the sum of the clients' own counts). `_bases` holds
+        # what a rebased counter read at the last CONFIG RESETSTAT.
+        self._derived: dict[str, Callable[[], int]] = {}
+        self._bases: dict[str, int] = {}
 
     def incr(self, name: str, amount: int = 1) -> None:
         with self._lock:
             self._counts[name] += amount
 
+    def derive(self, name: str, compute: Callable[[], int], *, rebase: bool = False) -> None:
+        """Read `name` as compute(); with `rebase`, as its growth since RESETSTAT (for
+        sources that CONFIG RESETSTAT does not zero itself)."""
+        self._derived[name] = compute
+        if rebase:
+            self._bases[name] = 0
+
     def __getitem__(self, name: str) -> int:
-        return self._counts[name]
+        compute = self._derived.get(name)
+        if compute is None:
+            return self._counts[name]
+        return compute() - self._bases.get(name, 0)
 
     def reset(self) -> None:
         """CONFIG RESETSTAT."""
         with self._lock:
             self._counts.clear()
+            for name in self._bases:
+                self._bases[name] = self._derived[name]()
 
 
 class InstantaneousMetrics:

@@ -7,6 +7,8 @@ import shutil
 import socket
 import subprocess
 import time
+from contextlib import contextmanager
+from typing import Iterator
 
 import pytest
 
@@ -109,15 +111,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def real_redis_port():
-    """A real redis-server on a free port, or skip (with the reason) when it is absent."""
+@contextmanager
+def real_redis(*flags: str) -> Iterator[int]:
+    """A real redis-server with `flags` on a free port, or skip (with the reason) when
+    it is absent or does not start."""
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.skip("redis-server is not installed (apt-get install redis-server)")
     port = free_port()
     proc = subprocess.Popen([binary, "--port", str(port), "--save", "", "--appendonly", "no",
-                             "--bind", "127.0.0.1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                             "--bind", "127.0.0.1", *flags],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 10
     while True:
         try:
@@ -128,6 +132,15 @@ def real_redis_port():
                 proc.kill()
                 pytest.skip("redis-server did not start")
             time.sleep(0.05)
-    yield port
-    proc.terminate()
-    proc.wait(10)
+    try:
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@pytest.fixture(scope="session")
+def real_redis_port():
+    """The real redis-server the differential tests compare with."""
+    with real_redis() as port:
+        yield port

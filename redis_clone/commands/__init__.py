@@ -3,6 +3,6 @@
 Importing this package registers every command in `registry.COMMANDS`.
 """
 
-from redis_clone.commands import (connection, hashes, keys, lists, memory, monitoring,  # noqa: F401
-                                  persistence, pubsub, scripting, server, sets, sort, strings,
-                                  transactions, zsets)
+from redis_clone.commands import (acl, connection, hashes, keys, lists, memory,  # noqa: F401
+                                  monitoring, persistence, pubsub, scripting, server, sets, sort,
+                                  strings, transactions, zsets)

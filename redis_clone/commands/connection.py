@@ -1,4 +1,4 @@
-"""Connection commands: PING, ECHO, QUIT, SELECT, HELLO, CLIENT ...
+"""Connection commands: PING, ECHO, QUIT, SELECT, AUTH, HELLO, CLIENT ...
 
 They act on the calling client's own state (`ctx.client`) and never touch keys, so the
 dispatcher runs them without taking the keyspace lock.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from common.resp import OK, Status, Verbatim
 from redis_clone import errors, transactions
+from redis_clone.acl import DEFAULT_USER
 from redis_clone.arguments import keyword, parse_int
 from redis_clone.clients import ClientState
 from redis_clone.commanddocs import help_reply
@@ -55,11 +56,27 @@ def select(ctx, args):
     return OK
 
 
-@command("hello", arity=-1, flags=NOSCRIPT | NO_AUTH | LOADING | STALE | FAST | ALLOW_BUSY,
-         group="connection", since="6.0.0",
-         summary="Handshake with Redis",
-         differences="AUTH accepts any username and password: there are no users or "
-                     "passwords yet.")
+AUTH_FLAGS = NOSCRIPT | NO_AUTH | LOADING | STALE | FAST | ALLOW_BUSY
+
+
+@command("auth", arity=-2, flags=AUTH_FLAGS, group="connection", since="1.0.0",
+         summary="Authenticate to the server",
+         complexity="O(N) where N is the number of passwords defined for the user")
+def auth(ctx, args):
+    """AUTH [username] password"""
+    if len(args) > 2:
+        raise RedisError(errors.SYNTAX)
+    acl = ctx.server.acl
+    if len(args) == 1 and acl.default.nopass:
+        # The one-argument form is requirepass's: without one, it is a mistake.
+        raise RedisError(errors.AUTH_WITHOUT_PASSWORD)
+    username = args[0] if len(args) == 2 else DEFAULT_USER.encode()
+    acl.login(ctx.client, acl.authenticate(username, args[-1]))
+    return OK
+
+
+@command("hello", arity=-1, flags=AUTH_FLAGS, group="connection", since="6.0.0",
+         summary="Handshake with Redis")
 def hello(ctx, args):
     """HELLO [protover [AUTH username password] [SETNAME clientname]]"""
     client = ctx.client
@@ -68,18 +85,25 @@ def hello(ctx, args):
         protocol = parse_int(args[0], errors.PROTOCOL_VERSION_NOT_INTEGER)
         if protocol not in (2, 3):
             raise RedisError(errors.NOPROTO)
-    name = None
+    name = credentials = None
     i = 1
     while i < len(args):
         option, remaining = keyword(args[i]), len(args) - i - 1
         if option == "AUTH" and remaining >= 2:
-            i += 2  # no users or passwords yet: the default user accepts any password
+            credentials = args[i + 1], args[i + 2]
+            i += 2
         elif option == "SETNAME" and remaining >= 1:
             name = validate_client_name(args[i + 1])
             i += 1
         else:
             raise RedisError(errors.hello_syntax(args[i]))
         i += 1
+    # As Redis's helloCommand: authenticate, then insist on being authenticated, and
+    # only then take the name.
+    if credentials is not None:
+        ctx.server.acl.login(client, ctx.server.acl.authenticate(*credentials))
+    if not client.authenticated:
+        raise RedisError(errors.HELLO_NOAUTH)
     if name is not None:
         client.name = name
     client.protocol = protocol
@@ -197,13 +221,13 @@ def client_line(client: ClientState, now: float) -> bytes:
     queued = len(transaction.queue) if transaction.active else -1
     return (b"id=%d addr=%s laddr=%s fd=%d name=%s age=%d idle=%d flags=%s db=%d "
             b"sub=%d psub=%d ssub=0 multi=%d qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 "
-            b"rbs=0 rbp=0 obl=0 oll=0 omem=%d tot-mem=0 events=r cmd=%s user=default "
+            b"rbs=0 rbp=0 obl=0 oll=0 omem=%d tot-mem=0 events=r cmd=%s user=%s "
             b"redir=-1 resp=%d\n") % (
         client.id, client.addr.encode(), client.laddr.encode(), client.fd, client.name,
         int(now - client.created), int(now - client.last_interaction), flags_text.encode(),
         client.db, len(client.channels), len(client.patterns), queued,
         len(client.output.pending) if client.output else 0, client.last_command.encode(),
-        client.protocol)
+        client.user.encode("utf-8", "surrogateescape"), client.protocol)
 
 
 @command("client|help", arity=2, flags=LOADING | STALE, group="connection", since="5.0.0",
@@ -262,19 +286,19 @@ def client_kill(ctx, args):
         victims = [client for client in clients if client.addr.encode() == args[0]]
         if not victims:
             raise RedisError(errors.NO_SUCH_CLIENT)
-        _kill(ctx, victims[0])
+        kill_client(ctx, victims[0])
         return OK
-    matches, skip_me = _kill_filters(args)
+    matches, skip_me = _kill_filters(ctx, args)
     killed = 0
     for client in clients:
         if (client is ctx.client and skip_me) or not all(match(client) for match in matches):
             continue
-        _kill(ctx, client)
+        kill_client(ctx, client)
         killed += 1
     return killed
 
 
-def _kill_filters(args: list[bytes]) -> tuple[list, bool]:
+def _kill_filters(ctx, args: list[bytes]) -> tuple[list, bool]:
     """CLIENT KILL's <option> <value> pairs -> (tests a victim must pass, SKIPME)."""
     matches, skip_me = [], True
     for i in range(0, len(args), 2):
@@ -294,8 +318,10 @@ def _kill_filters(args: list[bytes]) -> tuple[list, bool]:
         elif option == "LADDR":
             matches.append(lambda client, wanted=value: client.laddr.encode() == wanted)
         elif option == "USER":
-            if value != b"default":  # the only user there is: it matches everyone
+            user = value.decode("utf-8", "surrogateescape")
+            if ctx.server.acl.get(user) is None:
                 raise RedisError(errors.no_such_user(value))
+            matches.append(lambda client, wanted=user: client.user == wanted)
         elif option == "SKIPME":
             answer = keyword(value)
             if answer not in ("YES", "NO"):
@@ -306,7 +332,7 @@ def _kill_filters(args: list[bytes]) -> tuple[list, bool]:
     return matches, skip_me
 
 
-def _kill(ctx, victim: ClientState) -> None:
+def kill_client(ctx, victim: ClientState) -> None:
     """Another client: shut its socket down, so its thread wakes and cleans up. The
     caller itself: reply first, then close (as QUIT does)."""
     if victim is ctx.client:
@@ -372,4 +398,5 @@ def reset(ctx, args):
     server.commandlog.remove_monitor(client)
     client.flags -= {MONITOR_FLAG, "e"}
     client.db, client.protocol, client.name = 0, 2, b""
+    server.acl.logout(client)  # back to the default user: AUTH again if it has a password
     return Status("RESET")

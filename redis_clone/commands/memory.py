@@ -121,13 +121,19 @@ def object_freq(ctx, args):
 
 
 @command("object|idletime", arity=3, since="2.2.3", **KEY_INTROSPECTION,
-         summary="Get the time since a Redis object was last accessed")
+         summary="Get the time since a Redis object was last accessed",
+         differences="Idle time is tracked only under an LRU maxmemory-policy (allkeys-lru, "
+                     "volatile-lru); under the others, noeviction included, the reply is an "
+                     "error saying so. Redis tracks it always; per-key stamps cost a Python int "
+                     "per key here (see densedict.py).")
 def object_idletime(ctx, args):
     """OBJECT IDLETIME key"""
     if _lookup_quietly(ctx, args[0]) is None:
         return None
     if ctx.server.config.get("maxmemory-policy") in LFU_POLICIES:
         raise RedisError(errors.LFU_SELECTED)
+    if not ctx.server.keyspace.stamped:
+        raise RedisError(errors.LRU_NOT_SELECTED)
     access = ctx.server.keyspace.access
     return access.idle_ms(ctx.db.data.stamp(args[0])) // 1000
 

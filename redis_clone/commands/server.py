@@ -75,7 +75,14 @@ def config_set(ctx, args):
         raise RedisError(errors.unsupported_config(err.name.encode("utf-8", "surrogateescape"))) from None
     except ConfigError as err:
         raise RedisError(errors.config_set_failed(err.name, err.reason)) from None
-    ctx.server.evictor.configure(ctx.server.config)  # maxmemory, its policy, lfu-*
+    if any(name.lower() == "requirepass" for name, _ in pairs):
+        # The default user's password follows; connected clients stay authenticated.
+        ctx.server.acl.set_requirepass(ctx.server.config.get("requirepass"))
+        ctx.server.acl.refresh_all(ctx.server.clients.snapshot())
+    # maxmemory, its policy, lfu-*; a policy change may rebuild the keyspace's tables
+    # (Keyspace.track_access), hence the write lock.
+    with locked(ctx, write=True):
+        ctx.server.evictor.configure(ctx.server.config)
     return OK
 
 

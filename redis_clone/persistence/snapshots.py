@@ -78,7 +78,7 @@ class _Child:
 class LoadedDataset:
     """A whole file read into fresh tables, not yet visible to clients."""
 
-    tables: list[tuple[DenseDict, DenseDict]]  # per database: (data, expires)
+    tables: list[tuple[DenseDict | StampedDict, DenseDict]]  # per database: (data, expires)
     keys_loaded: int
     keys_expired: int
     aux: dict[str, bytes]
@@ -333,7 +333,7 @@ class Persistence:
         reader = RdbReader(data, EncodingLimits.from_config(config),
                            verify_checksum=config.get_bool("rdbchecksum"),
                            databases=len(state.keyspace.dbs))
-        tables = [(StampedDict(), DenseDict()) for _ in state.keyspace.dbs]
+        tables = [(state.keyspace.new_table(), DenseDict()) for _ in state.keyspace.dbs]
         now_ms = state.clock.time_ms()
         loaded = expired = 0
         for db, key, value, deadline in reader.entries():

@@ -26,7 +26,7 @@ RISE = 2
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def wait_until(predicate, timeout: float = 5.0, message: str = "condition"):
+def wait_until(predicate, timeout: float = 10.0, message: str = "condition"):
     deadline = time.monotonic() + timeout
     while not (result := predicate()):
         if time.monotonic() > deadline:

@@ -9,16 +9,10 @@ import time
 import pytest
 
 from tests.conftest import RawConnection
+from tests.integration.helpers import wait_until
 
 DEADLINE = 10.0
 
-
-def wait_for(predicate, deadline: float = DEADLINE):
-    end = time.monotonic() + deadline
-    while not (result := predicate()):
-        assert time.monotonic() < end, "condition not reached before the deadline"
-        time.sleep(0.01)
-    return result
 
 
 def is_closed(conn: RawConnection) -> bool:
@@ -183,4 +177,4 @@ def test_killed_clients_leave_client_list(client, raw):
         victim.command("PING")
     before = len(client.client_list())
     assert client.execute_command("CLIENT", "KILL", "TYPE", "normal") == before - 1
-    wait_for(lambda: len(client.client_list()) == 1)
+    wait_until(lambda: len(client.client_list()) == 1)

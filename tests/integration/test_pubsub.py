@@ -10,19 +10,12 @@ import pytest
 
 from common.resp import Push
 from tests.conftest import RawConnection
+from tests.integration.helpers import wait_until
 
 redis = pytest.importorskip("redis")
 
 DEADLINE = 10.0
 
-
-def wait_for(predicate, deadline: float = DEADLINE):
-    """Poll until predicate() is truthy; fail after `deadline` seconds."""
-    end = time.monotonic() + deadline
-    while not (result := predicate()):
-        assert time.monotonic() < end, "condition not reached before the deadline"
-        time.sleep(0.01)
-    return result
 
 
 @pytest.fixture(params=[2, 3], ids=["resp2", "resp3"])
@@ -35,7 +28,7 @@ def pubsub_pair(server, request):
 
 
 def next_message(pubsub):
-    return wait_for(lambda: pubsub.get_message(timeout=0.1))
+    return wait_until(lambda: pubsub.get_message(timeout=0.1))
 
 
 def test_subscriber_receives_what_is_published_to_its_channel(pubsub_pair):
@@ -122,7 +115,7 @@ def test_disconnected_subscriber_is_forgotten(client, raw):
     conn.command("PSUBSCRIBE", "g*")
     assert client.pubsub_numsub("gone") == [(b"gone", 1)]
     conn.close()
-    wait_for(lambda: client.pubsub_numsub("gone") == [(b"gone", 0)] and client.pubsub_numpat() == 0)
+    wait_until(lambda: client.pubsub_numsub("gone") == [(b"gone", 0)] and client.pubsub_numpat() == 0)
 
 
 def test_client_list_shows_subscriptions_and_pubsub_flag(client, raw):
@@ -138,7 +131,7 @@ def test_slow_subscriber_is_disconnected_at_the_hard_output_limit(server, client
     client.config_set("client-output-buffer-limit", "pubsub 262144 0 0")
     slow = socket.create_connection(("127.0.0.1", server.port))
     slow.sendall(b"SUBSCRIBE firehose\r\n")
-    wait_for(lambda: client.pubsub_numsub("firehose") == [(b"firehose", 1)])
+    wait_until(lambda: client.pubsub_numsub("firehose") == [(b"firehose", 1)])
     message = b"x" * 65536
     started = time.monotonic()
     # The subscriber never reads: its kernel buffers fill, then its pending output
@@ -162,9 +155,9 @@ def test_subscriber_over_soft_limit_for_its_seconds_is_disconnected_by_the_cron(
     client.config_set("client-output-buffer-limit", "pubsub 0 65536 0")
     slow = RawConnection(server.port)
     slow.send(b"SUBSCRIBE soft\r\n")
-    wait_for(lambda: client.pubsub_numsub("soft") == [(b"soft", 1)])
+    wait_until(lambda: client.pubsub_numsub("soft") == [(b"soft", 1)])
     for _ in range(200):
         if client.publish("soft", b"y" * 65536) == 0:
             break
-    wait_for(lambda: client.pubsub_numsub("soft") == [(b"soft", 0)])
+    wait_until(lambda: client.pubsub_numsub("soft") == [(b"soft", 0)])
     slow.close()

@@ -10,6 +10,7 @@ import pytest
 
 import redis_clone.commands  # noqa: F401  (registers the commands and value types)
 from common.clock import FakeClock
+from common.resp import OK
 from redis_clone import errors
 from redis_clone.errors import RedisError
 from redis_clone.eviction import (LFU_INIT_VAL, LRU_CLOCK_MAX, AccessClock, EvictionPool,
@@ -249,3 +250,49 @@ def test_stamps_follow_their_keys_through_swap_remove():
     assert table.get_touched(b"b", access.refresh) == b"B" and table.stamp(b"b") == 1002
     table.clear()
     assert len(table) == 0 and table.get_touched(b"b", access.refresh) is None
+
+
+# --- access stamps only where a policy reads them ----------------------------------------
+
+def run(state, *argv: bytes):
+    from redis_clone.clients import ClientState
+    from redis_clone.registry import execute
+    from redis_clone.state import CommandContext
+    return execute(CommandContext(state, ClientState(id=1)), list(argv))
+
+
+@pytest.mark.parametrize("policy,stamped", [("noeviction", False), ("allkeys-random", False),
+                                            ("volatile-ttl", False), ("allkeys-lru", True),
+                                            ("volatile-lfu", True)])
+def test_the_keyspace_keeps_access_stamps_only_under_lru_and_lfu(clock, policy, stamped):
+    from redis_clone.densedict import DenseDict, StampedDict
+    state = build(clock, policy)
+    assert state.keyspace.stamped is stamped
+    expected = StampedDict if stamped else DenseDict
+    assert all(type(db.data) is expected for db in state.keyspace.dbs)
+
+
+def test_switching_policy_rebuilds_the_tables_and_keeps_every_key(clock):
+    state = build(clock, "noeviction")
+    fill(state, 300, ttl_every=7)
+    before = {key: state.keyspace[0].get(key) for key in state.keyspace[0].keys()}
+    memory_before = state.keyspace.used_memory
+    assert run(state, b"CONFIG", b"SET", b"maxmemory-policy", b"allkeys-lru") == OK
+    assert state.keyspace.stamped
+    clock.advance(30)
+    assert {key: state.keyspace[0].get(key) for key in state.keyspace[0].keys()} == before
+    assert state.keyspace.used_memory == memory_before  # same data, same model
+    assert run(state, b"OBJECT", b"IDLETIME", b"key:1") == 0  # just read by get() above
+    clock.advance(12)
+    assert run(state, b"OBJECT", b"IDLETIME", b"key:1") == 12
+    assert run(state, b"CONFIG", b"SET", b"maxmemory-policy", b"noeviction") == OK
+    assert not state.keyspace.stamped
+    assert {key: state.keyspace[0].get(key) for key in state.keyspace[0].keys()} == before
+
+
+def test_idletime_says_it_is_not_tracked_without_an_lru_policy(clock):
+    state = build(clock, "noeviction")
+    fill(state, 1)
+    reply = run(state, b"OBJECT", b"IDLETIME", b"key:0")
+    assert reply == errors.LRU_NOT_SELECTED
+    assert run(state, b"OBJECT", b"IDLETIME", b"missing") is None  # as Redis: nil first

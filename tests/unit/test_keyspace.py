@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from common.clock import FakeClock
 from common.resp import ErrorReply, Status
 from redis_clone import errors
-from redis_clone.densedict import DenseDict
+from redis_clone.densedict import STALE_SLACK, DenseDict, StampedDict
 from redis_clone.errors import RedisError
 from redis_clone.keyspace import ACTIVE_EXPIRE_SAMPLE, Keyspace
 from redis_clone.registry import execute
@@ -45,17 +45,19 @@ def in_ms(clock: FakeClock, ms: int) -> int:
     return clock.time_ms() + ms
 
 
-# --- DenseDict -------------------------------------------------------------------------
+# --- DenseDict and StampedDict ----------------------------------------------------------
 
+TABLES = pytest.mark.parametrize("table", [DenseDict, StampedDict])
 keys_st = st.binary(min_size=1, max_size=3)
 operations = st.lists(st.tuples(st.sampled_from(["set", "pop"]), keys_st, st.integers()),
                       max_size=60)
 
 
+@TABLES
 @FUZZ
 @given(operations)
-def test_densedict_behaves_like_a_dict(ops):
-    dense, reference = DenseDict(), {}
+def test_the_tables_behave_like_a_dict(table, ops):
+    dense, reference = table(), {}
     for op, key, value in ops:
         if op == "set":
             dense[key] = value
@@ -68,8 +70,9 @@ def test_densedict_behaves_like_a_dict(ops):
     assert all(key in dense and dense[key] == value for key, value in reference.items())
 
 
-def test_densedict_samples_only_live_entries_and_all_of_them():
-    dense = DenseDict()
+@TABLES
+def test_the_tables_sample_only_live_entries_and_all_of_them(table):
+    dense = table()
     for i in range(100):
         dense[b"k%d" % i] = i
     for i in range(0, 100, 2):
@@ -77,17 +80,33 @@ def test_densedict_samples_only_live_entries_and_all_of_them():
     rng = random.Random(7)
     sampled = {dense.random_item(rng)[0] for _ in range(2000)}
     assert sampled == {b"k%d" % i for i in range(1, 100, 2)}
-    assert DenseDict().random_item(rng) is None
+    assert table().random_item(rng) is None
 
 
-def test_scanning_an_empty_densedict_is_complete_at_once():
-    assert DenseDict().scan(0, 10) == (0, [])
+def test_stale_entries_never_outnumber_the_live_keys_for_long():
+    dense = DenseDict()
+    for round_ in range(50):  # the same keys deleted and added again, over and over
+        for i in range(100):
+            dense[b"k%d" % i] = round_
+        for i in range(0, 100, 3):
+            dense.pop(b"k%d" % i)
+        assert len(dense._keys) <= 2 * len(dense) + STALE_SLACK + 1
+    for i in range(100):
+        dense.pop(b"k%d" % i)
+    assert len(dense) == 0 and len(dense._keys) <= STALE_SLACK
+    assert dense.random_item() is None
 
 
-def full_scan(dense: DenseDict, count: int, between_steps=lambda: None) -> list[bytes]:
+@TABLES
+def test_scanning_an_empty_table_is_complete_at_once(table):
+    assert table().scan(0, 10) == (0, [])
+
+
+def full_scan(dense, count: int, between_steps=lambda: None) -> list[bytes]:
     returned, cursor, steps = [], 0, 0
     while True:
         cursor, batch = dense.scan(cursor, count)
+        assert len(batch) == len(set(batch)), "a key twice in one SCAN reply"
         returned.extend(batch)
         steps += 1
         assert steps < 10_000, "the scan never finished"
@@ -96,35 +115,45 @@ def full_scan(dense: DenseDict, count: int, between_steps=lambda: None) -> list[
         between_steps()
 
 
-def test_a_scan_without_changes_returns_every_key_exactly_once():
-    dense = DenseDict()
+@TABLES
+def test_a_scan_without_changes_returns_every_key_exactly_once(table):
+    dense = table()
     for i in range(95):
         dense[b"k%d" % i] = i
     returned = full_scan(dense, count=10)
     assert sorted(returned) == sorted(dense)
 
 
+@TABLES
 @FUZZ
 @given(initial=st.integers(0, 60), count=st.integers(1, 12), seed=st.integers(0, 2**32),
        changes=st.integers(0, 8))
-def test_a_scan_returns_every_key_present_throughout_despite_changes(initial, count, seed, changes):
+def test_a_scan_returns_every_key_present_throughout_despite_changes(table, initial, count, seed,
+                                                                     changes):
     rng = random.Random(seed)
-    dense = DenseDict()
+    dense = table()
     for i in range(initial):
         dense[b"k%d" % i] = i
     doomed = {key for key in dense if rng.random() < 0.3}  # deleted at some point
+    gone: list[bytes] = []  # deleted, and may come back (a stale entry and a new one)
     extra = iter(range(10**6))
 
     def churn():
         for _ in range(rng.randint(0, changes)):
-            if doomed and rng.random() < 0.5:
-                dense.pop(doomed.pop())
+            roll = rng.random()
+            if doomed and roll < 0.4:
+                key = doomed.pop()
+                dense.pop(key)
+                gone.append(key)
+            elif gone and roll < 0.6:
+                dense[gone.pop()] = 1
             else:
                 dense[b"new%d" % next(extra)] = 0
 
     stable = set(dense) - doomed
     returned = full_scan(dense, count, churn)
     assert stable <= set(returned)
+    assert set(returned) <= set(dense) | doomed | set(gone)
 
 
 # --- lazy expiry -----------------------------------------------------------------------

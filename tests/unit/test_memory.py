@@ -176,6 +176,8 @@ def test_running_total_equals_a_recount_after_random_writes(state, run):
 
 
 def test_recount_after_a_direct_load_costs_and_stamps_every_key(state):
+    state.config.set("maxmemory-policy", "allkeys-lru")  # stamps are kept under LRU/LFU only
+    state.evictor.configure(state.config)
     db = state.keyspace[2]
     db.data[b"loaded"] = b"value"        # how a snapshot is installed: straight in
     db.data[b"hash"] = {b"f": b"v"}
