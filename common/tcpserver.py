@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import struct
 import threading
 from typing import Callable
 
@@ -138,6 +139,12 @@ class ThreadedTCPServer:
             with self._lock:
                 self._connections.pop(sock, None)
             sock.close()
+
+
+def reset_on_close(sock: socket.socket) -> None:
+    """Make close() send a reset (RST) instead of a FIN: SO_LINGER with a zero timeout.
+    A crashed peer looks like this; the fault tests and the soak use it on purpose."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
 
 def shutdown_socket(sock: socket.socket) -> None:

@@ -69,6 +69,8 @@ class Snapshot:
 
     def excluding(self, tried: Iterable[Backend]) -> Snapshot:
         """The same snapshot minus servers that already failed this request."""
+        if not tried:
+            return self  # a request's first attempt: immutable, so no copy is needed
         skip = set(tried)
         return Snapshot(tuple(b for b in self.servers if b not in skip), self.backups_active, self.ramping)
 

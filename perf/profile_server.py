@@ -4,25 +4,22 @@
                                             [--requests 20000] [--out reports/profile.txt]
 
 The server runs in this process; every connection thread runs under its own cProfile
-profiler (cProfile sees only the thread it was enabled in), and the profiles are merged
-at the end and sorted by own time (tottime). cProfile slows every Python call down, so
-read the ranking, not the absolute times.
+profiler (cProfile sees only the thread it was enabled in; perf/profiling.py), and the
+profiles are merged at the end and sorted by own time (tottime). cProfile slows every
+Python call down, so read the ranking, not the absolute times.
 """
 
 from __future__ import annotations
 
 import argparse
-import cProfile
-import io
-import pstats
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from perf.profiling import ThreadProfiles  # noqa: E402
 from redis_clone.config import Config  # noqa: E402
 from redis_clone.server import RedisServer  # noqa: E402
 
@@ -32,29 +29,15 @@ def profile(tests: str, clients: int, pipeline: int, requests: int) -> str:
     for name, value in (("port", "0"), ("save", ""), ("appendonly", "no"), ("bind", "127.0.0.1")):
         config.set(name, value, startup=True)
     server = RedisServer(config)
-    profiles: list[cProfile.Profile] = []
-    lock = threading.Lock()
-    serve = server._serve_client
-
-    def profiled(sock, addr) -> None:
-        profiler = cProfile.Profile()
-        with lock:
-            profiles.append(profiler)
-        profiler.runcall(serve, sock, addr)
-
-    server._tcp.handle = profiled  # wrap the per-connection handler (test hook, not API)
+    profiles = ThreadProfiles()
+    server._tcp.handle = profiles.wrap(server._serve_client)  # per-connection handler (test hook, not API)
     server.start()
     try:
         subprocess.run(["redis-benchmark", "-p", str(server.port), "-c", str(clients), "-P", str(pipeline),
                         "-n", str(requests), "-t", tests, "-q"], check=True, capture_output=True)
     finally:
         server.stop()
-    out = io.StringIO()
-    stats = pstats.Stats(*profiles, stream=out)
-    out.write(f"redis-benchmark -t {tests} -c {clients} -P {pipeline} -n {requests}, cProfile, "
-              f"merged over {len(profiles)} connection threads; top functions by own time\n")
-    stats.sort_stats("tottime").print_stats(25)
-    return out.getvalue()
+    return profiles.report(f"redis-benchmark -t {tests} -c {clients} -P {pipeline} -n {requests}")
 
 
 def main() -> int:

@@ -13,26 +13,18 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from common.probes import send_and_read_all, wait_until  # noqa: F401 (tests import them from here)
+from common.tcpserver import shutdown_socket
 from load_balancer.balancer import LoadBalancer
 
 INTERVAL = 0.05
 FALL = 3
 RISE = 2
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def wait_until(predicate, timeout: float = 10.0, message: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while not (result := predicate()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {message}")
-        time.sleep(0.005)
-    return result
 
 
 # --- backends -------------------------------------------------------------------------
@@ -163,10 +155,7 @@ class TestBackend:
         with self.lock:
             sockets = list(self.server.open_sockets)
         for sock in sockets:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass  # that connection was closing anyway
+            shutdown_socket(sock)
 
     def restart(self) -> TestBackend:
         return TestBackend(self.name, self.port)
@@ -195,16 +184,6 @@ def backend_of(conn, path: str = "/") -> str:
     status, response, _ = fetch(conn, path=path)
     assert status == 200
     return response.getheader("X-Backend")
-
-
-def raw_exchange(port: int, data: bytes) -> bytes:
-    """Send raw bytes, read until the proxy closes the connection."""
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
-        sock.sendall(data)
-        chunks = []
-        while chunk := sock.recv(65536):
-            chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def dead_port() -> int:

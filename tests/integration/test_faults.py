@@ -12,7 +12,6 @@ from __future__ import annotations
 import http.client
 import io
 import socket
-import struct
 import threading
 
 import psutil
@@ -20,6 +19,7 @@ import pytest
 import redis
 
 from common.clock import SystemClock
+from common.tcpserver import reset_on_close
 from load_balancer.accesslog import AccessLog
 from load_balancer.balancer import LoadBalancer
 from load_balancer.config import from_mapping
@@ -29,10 +29,6 @@ from tests.integration.test_gateway import BREAKER, redis_process  # noqa: F401 
 
 BODY_SIZE = 100_000
 
-
-def reset(sock: socket.socket) -> None:
-    """Make close() send a reset (RST) instead of a FIN: a crash rather than a hang-up."""
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
 
 class DyingBackend:
@@ -60,7 +56,7 @@ class DyingBackend:
                     head += data
                 response = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % BODY_SIZE
                 sock.sendall((response + b"x" * BODY_SIZE)[:self.send_bytes])
-                reset(sock)
+                reset_on_close(sock)
 
     def stop(self) -> None:
         self.listener.shutdown(socket.SHUT_RDWR)  # on Linux this is what wakes accept()
@@ -200,7 +196,7 @@ def vanish(port: int, data: bytes, *, read_first: int = 0, hard: bool = True) ->
     while len(received) < read_first:
         received += sock.recv(read_first - len(received))
     if hard:
-        reset(sock)
+        reset_on_close(sock)
     sock.close()
 
 

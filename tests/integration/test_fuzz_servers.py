@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import random
 import socket
-import struct
 import threading
 
 import psutil
 import redis
 
+from common.tcpserver import reset_on_close
 from tests.integration.helpers import client, entry, fetch, wait_until
 
 ROUNDS = 200
@@ -48,7 +48,7 @@ def hit_and_run(port: int, data: bytes, rng: random.Random) -> None:
         except OSError:
             pass  # the server hung up on garbage first (what it may do), or had no answer yet
         if rng.random() < 0.5:  # SO_LINGER 0: close with a reset instead of a FIN
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            reset_on_close(sock)
 
 
 def test_the_clone_survives_garbage_and_keeps_serving(server):

@@ -21,7 +21,7 @@ from collections import Counter
 import pytest
 
 from tests.integration.helpers import (FALL, INTERVAL, RISE, backend_of, client, dead_port, entry,
-                                       fetch, listening_port, pattern, raw_exchange, run_cli, wait_until)
+                                       fetch, listening_port, pattern, send_and_read_all, run_cli, wait_until)
 
 # --- distribution ---------------------------------------------------------------------
 
@@ -190,7 +190,7 @@ def test_access_log_has_one_line_per_request(backends, balancer):
 def test_malformed_requests_are_refused_and_the_connection_closed(backends, balancer, request_bytes, status):
     (server,) = backends("a")
     lb = balancer(entry(server))
-    reply = raw_exchange(lb.port, request_bytes)
+    reply = send_and_read_all(lb.port, request_bytes)
     assert reply.startswith(b"HTTP/1.1 %d " % status) and b"Connection: close" in reply
     assert server.requests == 0
 

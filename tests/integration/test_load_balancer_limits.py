@@ -12,7 +12,7 @@ import socket
 import threading
 import time
 
-from tests.integration.helpers import (client, entry, fetch, listening_port, raw_exchange, run_cli,
+from tests.integration.helpers import (client, entry, fetch, listening_port, send_and_read_all, run_cli,
                                        wait_until)
 
 HEAD = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -110,7 +110,7 @@ def test_the_header_timeout_flag_reaches_the_running_balancer(backends):
 def test_a_head_over_the_configured_size_is_431_and_never_forwarded(backends, balancer):
     (server,) = backends("a")
     lb = balancer(entry(server), limits={"max_header_bytes": 1024})
-    reply = raw_exchange(lb.port, b"GET / HTTP/1.1\r\nHost: x\r\nX: " + b"a" * 2000 + b"\r\n\r\n")
+    reply = send_and_read_all(lb.port, b"GET / HTTP/1.1\r\nHost: x\r\nX: " + b"a" * 2000 + b"\r\n\r\n")
     assert reply.startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n")
     assert server.requests == 0
     assert fetch(client(lb))[0] == 200  # and the next client is served
@@ -128,7 +128,7 @@ def test_a_body_over_the_limit_is_413_and_never_forwarded(backends, balancer):
 def test_a_chunked_body_growing_over_the_limit_is_413(backends, balancer):
     (server,) = backends("a")
     lb = balancer(entry(server), limits={"max_body_bytes": 10})
-    reply = raw_exchange(lb.port, b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    reply = send_and_read_all(lb.port, b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
                                   b"8\r\n12345678\r\n8\r\n12345678\r\n0\r\n\r\n")
     assert b" 413 " in reply.split(b"\r\n")[0]
 
@@ -142,7 +142,7 @@ def test_connections_past_the_cap_get_503_and_a_close_and_are_counted(backends, 
     holders = [client(lb), client(lb)]
     for conn in holders:
         assert fetch(conn)[0] == 200  # both accepted and holding a slot
-    reply = raw_exchange(lb.port, HEAD)
+    reply = send_and_read_all(lb.port, HEAD)
     assert reply.startswith(b"HTTP/1.1 503 Service Unavailable\r\n")
     assert b"Retry-After: 1\r\n" in reply and b"too many connections" in reply
     assert lb.report()["refused_connections"] == 1

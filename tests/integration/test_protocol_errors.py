@@ -9,12 +9,12 @@ to a real redis-server and demand the same bytes back, up to the close.
 from __future__ import annotations
 
 import socket
-import struct
 import tracemalloc
 
 import pytest
 
 from common.resp import encode_command
+from common.tcpserver import reset_on_close
 from tests.integration.helpers import wait_until
 from tests.conftest import RawConnection
 from tests.unit.test_resp import INLINE_AS_REDIS_SPLITS_IT
@@ -110,7 +110,7 @@ def test_a_client_vanishing_mid_command_does_not_hurt_the_server(server, raw):
     # And one that resets the connection (RST) instead of closing it politely.
     sock = socket.create_connection(("127.0.0.1", server.port), timeout=DEADLINE)
     sock.sendall(halves[0])
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    reset_on_close(sock)
     sock.close()
 
     survivor = raw()

@@ -332,3 +332,29 @@ def test_chunk_encoding_round_trips_and_never_emits_an_empty_chunk():
 
 def test_quoted_string_escapes_backslashes_and_quotes():
     assert quoted_string('a "b" \\c') == '"a \\"b\\" \\\\c"'
+
+
+def test_header_lookups_follow_every_change():
+    headers = Headers([("Host", "a"), ("X-Tag", "1"), ("x-tag", "2")])
+    headers.set("X-TAG", "3")
+    headers.remove("host", "absent")
+    headers.add("Via", "1.1 lb")
+    assert list(headers) == [("X-TAG", "3"), ("Via", "1.1 lb")]
+    assert headers.get_all("x-tag") == ["3"] and "Host" not in headers
+    assert headers.get("VIA") == "1.1 lb" and headers == Headers([("X-TAG", "3"), ("Via", "1.1 lb")])
+
+
+def test_values_from_get_all_are_a_copy():
+    headers = Headers([("Accept", "text/html")])
+    headers.get_all("accept").append("image/png")
+    assert headers.get_all("accept") == ["text/html"]
+
+
+@pytest.mark.parametrize("head", [b"A: b\rc", b"A: b\r\r\nC: d", b"A: \0"])
+def test_bare_cr_or_nul_in_a_header_is_refused(head):
+    with pytest.raises(HTTPError, match="bare CR or NUL"):
+        parse_request(b"GET / HTTP/1.1\r\nHost: x\r\n" + head + b"\r\n\r\n")
+
+
+def test_a_cr_closing_the_last_head_line_before_crlf_crlf_is_dropped():
+    assert parse_request(b"GET / HTTP/1.1\r\nHost: x\r\r\n\r\n")[0].headers.get("host") == "x"
