@@ -1,7 +1,8 @@
 """`python -m perf [--quick] [--budget SECONDS] ...`: measure, then write the PDF report.
 
-Starts our clone and real redis-server on free loopback ports (no persistence), runs
-every section interleaved (ours, real, ours, real...), writes the raw numbers to
+Starts our clone and real redis-server on free loopback ports (no persistence), plus the
+bare architecture baseline (perf/bare_server.py) for the headline cells, runs every
+section interleaved (ours, real, ours, real...), writes the raw numbers to
 <out>/performance.json (+ performance.csv for the redis-benchmark grid) and the report
 to <out>/performance.pdf, and prints the summary page. `--quick` uses tiny sizes (the
 smoke test); the default sizes fit in about 15 minutes on 2 cores, and `--budget` skips
@@ -23,8 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from perf import memory, redis_bench, report, systems  # noqa: E402
-from perf.servers import INSTALL_HINT, missing_tools, running_pair, versions  # noqa: E402
+from perf import lb_bench, memory, redis_bench, report, systems  # noqa: E402
+from perf.servers import INSTALL_HINT, NAMES, missing_tools, running_pair, versions  # noqa: E402
 
 QUICK = {"tests": "set,get,incr", "clients": "1,10", "pipelines": "1,16", "requests": 200,
          "sizes": "3,1024", "memory_keys": "2000,5000", "duration": 0.3, "sections": "core"}
@@ -106,17 +107,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
     if args.from_json:
         results = json.loads(Path(args.from_json).read_text())
-        report.write_pdf(results, str(Path(args.out) / "performance.pdf"))
+        report.write_pdf(results, str(out / "performance.pdf"))
         print("\n".join(report.summary_lines(results)))
         return 0
     missing = missing_tools()
     if missing:
         print(f"missing: {', '.join(missing)}. Install with: {INSTALL_HINT}", file=sys.stderr)
         return 2
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     started, clock = datetime.datetime.now(datetime.timezone.utc), time.monotonic()
     results: dict = {"skipped": [], "notes": list(NOTES)}
 
@@ -132,11 +133,11 @@ def main(argv: list[str] | None = None) -> int:
 
     clients, pipelines = _list(args.clients), _list(args.pipelines)
     headline_clients = min(clients, key=lambda c: abs(c - report.HEADLINE_CLIENTS))
-    with running_pair() as servers:
+    with running_pair(baseline=True) as servers:
         results["meta"] = {**machine(), "versions": versions(servers)}
-        log("redis-benchmark grid (ours, real, interleaved)")
+        log(f"redis-benchmark grid (ours, real, interleaved; bare too at {headline_clients} clients)")
         results["matrix"] = redis_bench.run_matrix(servers, _list(args.tests, str), clients, pipelines,
-                                                   args.requests, log)
+                                                   args.requests, log, baseline_clients=headline_clients)
         log("value sizes")
         results["value_sizes"] = redis_bench.run_value_sizes(servers, _list(args.sizes), headline_clients,
                                                              pipelines, args.requests, log)
@@ -145,13 +146,18 @@ def main(argv: list[str] | None = None) -> int:
         results["evalsha"] = redis_bench.run_evalsha(servers, headline_clients, pipelines, args.requests, log)
         if args.sections == "all" and within_budget("rate limiter"):
             log("rate limiter")
-            results["ratelimiter"] = systems.run_ratelimiter(servers, [1, 8], args.duration / 2, log)
+            pair = {name: servers[name] for name in NAMES}
+            results["ratelimiter"] = systems.run_ratelimiter(pair, [1, 8], args.duration / 2, log)
+    results["ratelimit_burst"] = systems.run_ratelimit_burst(log)   # a simulation: instant, always
     log("memory and BGSAVE (fresh servers)")
     results["memory"] = memory.run(_list(args.memory_keys), log)
     if args.sections == "all" and within_budget("load balancer"):
         from load_balancer.strategies import STRATEGIES
         log("load balancer")
-        results["balancer"] = systems.run_balancer(args.duration, 16, list(STRATEGIES), log)
+        algorithms = list(lb_bench.PATTERN_ALGORITHMS) if args.quick else list(STRATEGIES)
+        results["balancer"] = systems.run_balancer(args.duration, 16, algorithms, log)
+        log("load balancer traffic patterns")
+        results["balancer_patterns"] = systems.run_balancer_patterns(args.duration, 16, log)
     elif args.sections != "all":
         results["skipped"].append("load balancer and rate limiter (--sections core)")
     for name, path in (("before", args.before), ("profile", args.profile)):

@@ -3,6 +3,7 @@
     .venv/bin/python perf/lb_bench.py [--backends 2] [--connections 16] [--duration 3]
                                       [--mode keep-alive|new-connection|both]
                                       [--algorithm NAME ...]
+    .venv/bin/python perf/lb_bench.py --pattern bursts|ramp|slow-backend [--duration 3]
 
 One run measures, against the same backends: the backends directly; our balancer in
 HTTP mode with each algorithm; our balancer in TCP mode (layer 4) with the algorithms
@@ -17,11 +18,20 @@ threads over the backends itself, so the rows differ only by the proxy hop. Each
 thread sends its own `X-Client` header, which consistent-hash is set to hash; ip-hash
 sees one client address (loopback), so it sends everything to one backend. Client,
 proxy and backends share the machine's cores, and the numbers reflect that.
+
+`--pattern` runs one traffic pattern (always with Python threads: wrk cannot pause or
+change its client count) against a small set of targets: direct, our balancer and
+HAProxy with round-robin and least-connections. `bursts` (2 x duration): every client
+idles, then all connect and send at once for BURST seconds of every BURST_PERIOD
+(shrunk in proportion for durations under 2 s); `ramp`: 1, 2, 4 ... 32 clients,
+duration / 2 seconds each; `slow-backend`: SLOW_MS of extra latency on one of three
+backends, which round-robin keeps feeding its share and least-connections starves.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import re
 import shutil
 import socket
@@ -45,6 +55,11 @@ from load_balancer.strategies import STRATEGIES  # noqa: E402
 
 BODY = b"x" * 100
 TCP_ALGORITHMS = ("round-robin", "least-connections", "ip-hash")  # source hashing, in TCP terms
+PATTERNS = ("bursts", "ramp", "slow-backend")
+PATTERN_ALGORITHMS = {"round-robin": "roundrobin", "least-connections": "leastconn"}  # ours -> HAProxy's
+BURST, BURST_PERIOD = 0.2, 1.0   # seconds: all clients send for 200 ms of every second
+RAMP = (1, 2, 4, 8, 16, 32)      # client counts, one step each
+SLOW_MS = 50.0                   # extra latency of the slow backend
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -52,6 +67,8 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
 
     def do_GET(self) -> None:
+        if self.server.delay:
+            time.sleep(self.server.delay)   # the slow backend: a thread per connection, so only this one waits
         self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(BODY), BODY))
 
     def log_message(self, *args) -> None:
@@ -60,6 +77,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Backend(ThreadingHTTPServer):
     daemon_threads = True
+    delay = 0.0   # seconds added to every answer
 
     def handle_error(self, request, client_address) -> None:
         """A balancer stopped between rows resets its connections: no traceback for that."""
@@ -67,9 +85,10 @@ class _Backend(ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
-def serve_backend() -> None:
+def serve_backend(delay_ms: float = 0.0) -> None:
     """Child process: one backend on a free port; prints the port, serves until killed."""
     server = _Backend(("127.0.0.1", 0), _Handler)
+    server.delay = delay_ms / 1000
     print(server.server_address[1], flush=True)
     server.serve_forever()
 
@@ -86,22 +105,41 @@ class Result:
         return (f"{mode:<15}{target:<36}{self.requests:>9}{self.requests / self.elapsed:>10.0f}"
                 f"{self.p50 * 1000:>10.2f}{self.p99 * 1000:>10.2f}{self.errors:>8}")
 
+    def as_dict(self, **labels) -> dict:
+        """A row of the report's raw data: `labels` first, then the numbers (ms)."""
+        return {**labels, "requests": self.requests, "rps": self.requests / self.elapsed,
+                "p50_ms": self.p50 * 1000, "p99_ms": self.p99 * 1000, "errors": self.errors}
+
 
 HEADER = (f"{'mode':<15}{'target':<36}{'requests':>9}{'req/s':>10}"
           f"{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}")
 
 
-def python_load(ports: list[int], connections: int, duration: float, keep_alive: bool) -> Result:
-    """Closed-loop load from `connections` threads; thread i talks to ports[i % len]."""
+def python_load(ports: list[int], connections: int, duration: float, keep_alive: bool,
+                bursts: tuple[float, float] | None = None) -> Result:
+    """Closed-loop load from `connections` threads; thread i talks to ports[i % len].
+
+    With `bursts=(length, period)` the threads send only during the first `length`
+    seconds of every `period`, all together: each connects as a burst starts and
+    closes as it ends, and idles in between (requests/s are then over the whole run).
+    """
     close = b"" if keep_alive else b"Connection: close\r\n"
     latencies: list[list[float]] = [[] for _ in range(connections)]  # one list per thread
     errors = [0] * connections
-    deadline = time.perf_counter() + duration
+    origin = time.perf_counter()   # bursts start at origin + k * period for every thread
+    deadline = origin + duration
 
     def worker(i: int) -> None:
         port, sock = ports[i % len(ports)], None
         request = b"GET / HTTP/1.1\r\nHost: bench\r\nX-Client: %d\r\n%s\r\n" % (i, close)
-        while time.perf_counter() < deadline:
+        while (now := time.perf_counter()) < deadline:
+            if bursts is not None and (now - origin) % bursts[1] >= bursts[0]:
+                if sock is not None:
+                    sock.close()
+                    sock = None
+                next_burst = origin + math.ceil((now - origin) / bursts[1]) * bursts[1]
+                time.sleep(max(0.0, min(next_burst, deadline) - now))
+                continue
             started = time.perf_counter()
             try:
                 if sock is None:
@@ -122,12 +160,11 @@ def python_load(ports: list[int], connections: int, duration: float, keep_alive:
             sock.close()
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(connections)]
-    started = time.perf_counter()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    elapsed = time.perf_counter() - started
+    elapsed = time.perf_counter() - origin
     samples = [latency for per_thread in latencies for latency in per_thread]
     cuts = statistics.quantiles(samples, n=100) if len(samples) > 1 else [float("nan")] * 99
     return Result(len(samples), elapsed, cuts[49], cuts[98], sum(errors))
@@ -166,10 +203,18 @@ def _wrk_ms(text: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def start_backends(n: int) -> tuple[list[subprocess.Popen], list[int]]:
-    procs = [subprocess.Popen([sys.executable, __file__, "--serve-backend"], stdout=subprocess.PIPE,
-                              text=True) for _ in range(n)]
+def start_backends(n: int, slow_ms: float = 0.0) -> tuple[list[subprocess.Popen], list[int]]:
+    """`n` backend processes and their ports; the last one adds `slow_ms` to every answer."""
+    delays = [0.0] * (n - 1) + [slow_ms]
+    procs = [subprocess.Popen([sys.executable, __file__, "--serve-backend", "--delay-ms", str(delay)],
+                              stdout=subprocess.PIPE, text=True) for delay in delays]
     return procs, [int(proc.stdout.readline()) for proc in procs]
+
+
+def stop_backends(procs: list[subprocess.Popen]) -> None:
+    for proc in procs:
+        proc.terminate()
+        proc.wait(10)
 
 
 @contextmanager
@@ -209,18 +254,22 @@ frontend bench
     bind 127.0.0.1:{port}
     default_backend servers
 backend servers
-    balance roundrobin
+    balance {balance}
 {servers}
 """
 
 
 @contextmanager
-def haproxy(ports: list[int], mode: str) -> Iterator[list[int]]:
-    """HAProxy in `mode` (http or tcp), round-robin over the same backends; yields [its port]."""
+def haproxy(ports: list[int], mode: str, balance: str = "roundrobin") -> Iterator[list[int]]:
+    """HAProxy in `mode` (http or tcp), `balance` over the same backends; yields [its port].
+
+    In http mode HAProxy balances every request of a kept-alive client connection on its
+    own (no `prefer-last-server`), as our balancer does.
+    """
     port = _free_port()
     servers = "\n".join(f"    server s{i} 127.0.0.1:{p}" for i, p in enumerate(ports))
     with tempfile.NamedTemporaryFile("w", suffix=".cfg") as config:
-        config.write(HAPROXY_CONFIG.format(mode=mode, port=port, servers=servers))
+        config.write(HAPROXY_CONFIG.format(mode=mode, port=port, servers=servers, balance=balance))
         config.flush()
         proc = subprocess.Popen(["haproxy", "-db", "-f", config.name], stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
@@ -268,6 +317,56 @@ def targets(ports: list[int], algorithms: list[str]) -> Iterator[tuple[str, Targ
             yield f"haproxy {haproxy_mode} roundrobin", lambda m=haproxy_mode: haproxy(ports, m)
 
 
+def pattern_targets(ports: list[int], with_direct: bool = True) -> Iterator[tuple[str, Target]]:
+    """The small set the traffic patterns run against: direct, then round-robin and
+    least-connections through ours and through HAProxy (when installed), HTTP mode."""
+    if with_direct:
+        yield "direct", lambda: direct(ports)
+    for ours, theirs in PATTERN_ALGORITHMS.items():
+        yield f"lb {ours}", lambda a=ours: balancer(ports, "--algorithm", a)
+        if shutil.which("haproxy"):
+            yield f"haproxy {theirs}", lambda b=theirs: haproxy(ports, "http", b)
+
+
+def run_patterns(patterns: list[str], duration: float, connections: int,
+                 report: Callable[[dict], None]) -> list[dict]:
+    """Traffic patterns against `pattern_targets`: a row per measurement (`report` sees
+    each as it comes). Bursts and the ramp share two backends and one balancer process
+    per target; the slow-backend pattern gets three backends of its own."""
+    rows = []
+    for slow in (False, True):
+        chosen = [pattern for pattern in patterns if (pattern == "slow-backend") == slow]
+        if not chosen:
+            continue
+        backends, ports = start_backends(3, SLOW_MS) if slow else start_backends(2)
+        extra = {"slow_ms": SLOW_MS} if slow else {}
+        try:
+            for label, start in pattern_targets(ports, with_direct=not slow):
+                with start() as target_ports:
+                    python_load(target_ports, connections, min(0.5, duration), True)  # warm-up
+                    for pattern in chosen:
+                        for count, result in _pattern_load(pattern, target_ports, duration, connections):
+                            rows.append(result.as_dict(pattern=pattern, target=label, clients=count, **extra))
+                            report(rows[-1])
+        finally:
+            stop_backends(backends)
+    return rows
+
+
+def _pattern_load(pattern: str, ports: list[int], duration: float,
+                  connections: int) -> Iterator[tuple[int, Result]]:
+    """(clients, result) for each measurement of one pattern against one target."""
+    if pattern == "ramp":
+        for count in RAMP:
+            yield count, python_load(ports, count, duration / 2, True)
+    elif pattern == "bursts":
+        period = min(BURST_PERIOD, duration / 2)
+        yield connections, python_load(ports, connections, 2 * duration, True,
+                                       (BURST * period / BURST_PERIOD, period))
+    else:
+        yield connections, python_load(ports, connections, duration, True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -277,10 +376,18 @@ def main() -> None:
     parser.add_argument("--mode", choices=("keep-alive", "new-connection", "both"), default="both")
     parser.add_argument("--algorithm", action="append", choices=sorted(STRATEGIES),
                         help="only these algorithms (repeat; default: all)")
+    parser.add_argument("--pattern", choices=PATTERNS, help="run this traffic pattern instead of --mode")
     parser.add_argument("--serve-backend", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--delay-ms", type=float, default=0.0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_backend:
-        serve_backend()
+        serve_backend(args.delay_ms)
+        return
+    if args.pattern:
+        print(f"{'pattern':<14}{'target':<26}{'clients':>8}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}")
+        run_patterns([args.pattern], args.duration, args.connections, lambda r: print(
+            f"{r['pattern']:<14}{r['target']:<26}{r['clients']:>8}{r['rps']:>10.0f}{r['p50_ms']:>10.2f}"
+            f"{r['p99_ms']:>10.2f}{r['errors']:>8}", flush=True))
         return
     load = wrk_load if shutil.which("wrk") else python_load
     algorithms = args.algorithm or list(STRATEGIES)
@@ -299,9 +406,7 @@ def main() -> None:
                     result = load(target_ports, args.connections, args.duration, keep_alive)
                 print(result.row(mode, label), flush=True)
     finally:
-        for proc in backends:
-            proc.terminate()
-            proc.wait(10)
+        stop_backends(backends)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Rate-limit decisions per second and their p50/p99 latency, in-process and via Redis.
 
     .venv/bin/python perf/ratelimit_bench.py [--duration 2] [--threads 1,8] [--keys 1000]
-                                             [--redis redis://127.0.0.1:6379/0]
+                                             [--redis redis://127.0.0.1:6379/0] [--burst]
 
 Each algorithm runs in a closed loop: `--threads` threads each ask `allow()` for a key
 drawn from `--keys` keys as soon as the last answer is in, for `--duration` seconds.
@@ -9,6 +9,12 @@ The memory store is the in-process number; the Redis store adds one EVALSHA roun
 trip per decision. Without `--redis`, a throwaway redis-server is started on a free
 port when one is installed; point `--redis` at our clone (`python -m redis_clone`)
 to measure it instead. Client and server share the machine's cores.
+
+`--burst` prints the burst simulation instead (`burst_simulation`): one key, a load
+that is steady and then bursts, every algorithm deciding every request against a
+FakeClock and the in-process store. No sleeping and no threads, so it takes well under
+a second and gives the same numbers on every machine: it shows how each algorithm
+shapes a burst, not how fast it decides.
 """
 
 from __future__ import annotations
@@ -30,10 +36,13 @@ sys.path.insert(0, str(ROOT))
 
 from tabulate import tabulate  # noqa: E402
 
+from common.clock import FakeClock  # noqa: E402
 from rate_limiter.algorithms import ALGORITHMS, Limit, create  # noqa: E402
-from rate_limiter.stores import RateLimiter, Store, open_store  # noqa: E402
+from rate_limiter.stores import MemoryStore, RateLimiter, Store, open_store  # noqa: E402
 
 LIMIT = Limit(1000, 1.0)  # generous, so most decisions take the "allowed" path and write
+BURST_LIMIT = Limit(50, 1.0)  # 50 a second; the buckets hold 50 (burst = rate)
+TICK = 0.1  # seconds per step of the burst simulation
 
 
 def measure(limiter: RateLimiter, threads: int, keys: int, duration: float) -> tuple[float, float, float]:
@@ -60,6 +69,35 @@ def measure(limiter: RateLimiter, threads: int, keys: int, duration: float) -> t
     merged = sorted(latency for mine in latencies for latency in mine)
     percentile = statistics.quantiles(merged, n=100)
     return len(merged) / duration, percentile[49] * 1000, percentile[98] * 1000
+
+
+def offered_load(seconds: float = 10.0, steady: int = 3, burst: int = 20) -> list[int]:
+    """Requests offered per tick: `steady` (30/s, under the limit) with two one-second
+    bursts of `burst` per tick (200/s) starting at 2 s and at 5.5 s."""
+    return [burst if 20 <= tick < 30 or 55 <= tick < 65 else steady for tick in range(round(seconds / TICK))]
+
+
+def burst_simulation(limit: Limit = BURST_LIMIT, offered: list[int] | None = None) -> dict:
+    """Every algorithm decides the same offered load for one key; admitted per tick.
+
+    Within a tick the requests are spread evenly; the FakeClock is set to each
+    request's exact time, so the run is reproducible to the request.
+    """
+    offered = offered_load() if offered is None else offered
+    admitted = {}
+    for name in ALGORITHMS:
+        clock = FakeClock()
+        limiter = RateLimiter(create(name, limit), MemoryStore(clock))
+        per_tick = []
+        for tick, count in enumerate(offered):
+            passed = 0
+            for i in range(count):
+                clock.advance(max(0.0, (tick + i / count) * TICK - clock.monotonic()))
+                passed += limiter.allow("one-key").allowed
+            per_tick.append(passed)
+        admitted[name] = per_tick
+    return {"tick_s": TICK, "limit": str(limit), "limit_per_tick": limit.per_second * TICK,
+            "offered": offered, "admitted": admitted}
 
 
 @contextmanager
@@ -107,7 +145,15 @@ def main() -> int:
     parser.add_argument("--threads", default="1,8", help="comma-separated thread counts")
     parser.add_argument("--keys", type=int, default=1000)
     parser.add_argument("--redis", help="a Redis URL; default: start a throwaway redis-server")
+    parser.add_argument("--burst", action="store_true", help="print the burst simulation and stop")
     args = parser.parse_args()
+    if args.burst:
+        simulation = burst_simulation()
+        print(f"limit {simulation['limit']}; requests per {TICK:g} s tick, offered and admitted")
+        print(tabulate([[f"{tick * TICK:.1f}", offered, *(simulation["admitted"][name][tick] for name in ALGORITHMS)]
+                        for tick, offered in enumerate(simulation["offered"])],
+                       headers=["t (s)", "offered", *ALGORITHMS], tablefmt="github"))
+        return 0
     threads = [int(n) for n in args.threads.split(",")]
     with throwaway_redis() if args.redis is None else nullcontext(args.redis) as url:
         stores = {"memory": open_store("memory://")}

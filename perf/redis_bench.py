@@ -3,7 +3,8 @@
 Every measurement is one redis-benchmark process against one server. `run_matrix`
 walks the grid (test x clients x pipeline) and, for each cell, measures ours and then
 real Redis right after it, so that whatever else the machine is doing at that moment
-hits both sides of the ratio alike.
+hits both sides of the ratio alike. In the headline cells (the target tests at the
+headline client count) the architecture baseline, perf/bare_server.py, runs third.
 
 Two output formats are parsed:
 
@@ -22,7 +23,7 @@ import subprocess
 from dataclasses import asdict, dataclass
 from typing import Callable
 
-from perf.servers import NAMES, Server
+from perf.servers import BASELINE, NAMES, Server
 
 # redis-benchmark's default test list (the names -t takes), in its own order.
 DEFAULT_TESTS = ("ping_inline", "ping_mbulk", "set", "get", "incr", "lpush", "rpush", "lpop", "rpop",
@@ -113,23 +114,27 @@ def latency_ladder(server: Server, test: str, clients: int, requests: int, datas
             **{f"p{name}_ms": percentile(ladder, p) for name, p in (("50", 50), ("99", 99), ("99.9", 99.9))}}
 
 
-def interleaved(servers: dict[str, Server], run: Callable[[Server], list]) -> list:
-    """run(ours), run(real): one cell of the grid, both sides back to back."""
+def interleaved(servers: dict[str, Server], run: Callable[[Server], list],
+                names: tuple[str, ...] = NAMES) -> list:
+    """run(ours), run(real) (, run(bare)): one cell of the grid, back to back."""
     results = []
-    for name in NAMES:
+    for name in names:
         results.extend(run(servers[name]))
     return results
 
 
 def run_matrix(servers: dict[str, Server], tests: list[str], clients: list[int], pipelines: list[int],
-               requests: int, log: Callable[[str], None]) -> list[dict]:
-    """Every test at every client count, with and without pipelining."""
+               requests: int, log: Callable[[str], None], baseline_clients: int | None = None) -> list[dict]:
+    """Every test at every client count, with and without pipelining; the baseline server
+    (when running) joins the target tests at `baseline_clients`."""
     rows = []
     for pipeline in pipelines:
         for count in clients:
             for test in tests:
                 n = requests * pipeline // SLOW_TESTS.get(test, 1)
-                cell = interleaved(servers, lambda s: measure(s, test, count, pipeline, n))
+                with_baseline = BASELINE in servers and count == baseline_clients and test.upper() in TARGET_TESTS
+                names = NAMES + (BASELINE,) if with_baseline else NAMES
+                cell = interleaved(servers, lambda s: measure(s, test, count, pipeline, n), names)
                 rows.extend(asdict(row) for row in cell)
                 log(_progress(cell))
     return rows
@@ -178,6 +183,6 @@ def run_evalsha(servers: dict[str, Server], clients: int, pipelines: list[int], 
 def _progress(cell: list[Row]) -> str:
     first = cell[0]
     sides = "  ".join(f"{row.server} {row.rps:>10,.0f}/s" for row in cell)
-    ratio = cell[0].rps / cell[1].rps if len(cell) == 2 and cell[1].rps else float("nan")
+    ratio = cell[0].rps / cell[1].rps if len(cell) >= 2 and cell[1].rps else float("nan")
     return (f"  {first.test:<12} c={first.clients:<3} P={first.pipeline:<2} d={first.datasize:<5} "
             f"{sides}  ratio {ratio:.2f}")

@@ -1,15 +1,18 @@
 """Turn the raw numbers of one `python -m perf` run into reports/performance.pdf.
 
 Pages, in order: summary (headline ratios, machine), throughput bars per test, the
-ratio table for the whole grid, scaling with client count, value sizes, latency
-percentiles and CDFs, memory and BGSAVE, EVALSHA, the load balancer and rate limiter
-sections when they ran, the optimisation before/after and profile, and findings.
+architecture baseline (ours / bare / real), the ratio table for the whole grid, scaling
+with client count, value sizes, latency percentiles and CDFs, memory and BGSAVE,
+EVALSHA, the load balancer (steady load, then bursts, a ramp of clients and one slow
+backend) and rate limiter sections when they ran, the rate limiter burst simulation,
+the optimisation before/after and profile, and findings.
 Everything is computed from the results dict (the same one written as JSON), so the
 PDF always matches its raw data. `summary_lines` is also what the terminal shows.
 """
 
 from __future__ import annotations
 
+import statistics
 import textwrap
 from collections import defaultdict
 
@@ -20,9 +23,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.backends.backend_pdf import PdfPages  # noqa: E402
 from tabulate import tabulate  # noqa: E402
 
+from perf.memory import LRU_NAME  # noqa: E402
 from perf.redis_bench import TARGET_TESTS  # noqa: E402
+from perf.servers import BASELINE  # noqa: E402
 
-COLORS = {"ours": "#d1495b", "redis": "#00798c", "before": "#bbbbbb"}
+COLORS = {"ours": "#d1495b", "redis": "#00798c", "before": "#bbbbbb", BASELINE: "#edae49",
+          LRU_NAME: "#f4a5ae", "ours/real": "#d1495b", "bare/real": "#edae49", "ours/bare": "#8d6a9f"}
 TARGETS = {1: 0.6, 16: 0.25}   # the issue's throughput targets (ratio at 50 clients) by -P
 MEMORY_TARGET = 1.6
 HEADLINE_CLIENTS = 50
@@ -57,13 +63,32 @@ def headline(results: dict) -> dict[int, dict[str, float]]:
     return out
 
 
-def memory_ratio(results: dict) -> tuple[int, float] | None:
+def baseline_ratios(results: dict) -> dict[int, dict[str, dict[str, float]]]:
+    """{pipeline: {"ours/real" | "bare/real" | "ours/bare": {test: ratio}}} where the
+    architecture baseline ran (the target tests at `headline_clients`)."""
+    out: dict[int, dict[str, dict[str, float]]] = {}
+    for (test, count, pipeline, size), sides in _rps(results.get("matrix", [])).items():
+        if BASELINE in sides and size == 3:
+            for name, (top, bottom) in (("ours/real", ("ours", "redis")), ("bare/real", (BASELINE, "redis")),
+                                        ("ours/bare", ("ours", BASELINE))):
+                value = sides[top] / sides[bottom] if sides.get(top) and sides.get(bottom) else float("nan")
+                out.setdefault(pipeline, {}).setdefault(name, {})[test] = value
+    return out
+
+
+def memory_ratio(results: dict) -> tuple[int, float, float | None] | None:
+    """(largest key count, ours / real per key, the same under allkeys-lru or None)."""
     rows = results.get("memory", {}).get("memory", [])
     if not rows:
         return None
     largest = max(row["keys"] for row in rows)
     per_key = {row["server"]: row["bytes_per_key"] for row in rows if row["keys"] == largest}
-    return largest, per_key["ours"] / per_key["redis"]
+    lru = per_key.get(LRU_NAME)
+    return largest, per_key["ours"] / per_key["redis"], lru / per_key["redis"] if lru else None
+
+
+def _lru_note(memory: tuple[int, float, float | None]) -> str:
+    return f"; {memory[2]:.2f}x under allkeys-lru (per-key access stamps)" if memory[2] else ""
 
 
 def summary_lines(results: dict) -> list[str]:
@@ -84,10 +109,15 @@ def summary_lines(results: dict) -> list[str]:
         lines.append(f"Throughput ratio at {headline_clients(results)} clients, -P {pipeline}"
                      + (f" (target >= {target})" if target else "") + ":")
         lines += tabulate(body, headers=header, tablefmt="simple", disable_numparse=True).splitlines() + [""]
+    for pipeline, ratios in sorted(baseline_ratios(results).items()):
+        tests = list(next(iter(ratios.values())))
+        lines.append(f"Architecture baseline (bare thread-per-connection server), -P {pipeline}:")
+        body = [[name, *(f"{by_test[t]:.2f}" for t in tests)] for name, by_test in ratios.items()]
+        lines += tabulate(body, headers=["", *tests], tablefmt="simple", disable_numparse=True).splitlines() + [""]
     memory = memory_ratio(results)
     if memory:
         lines.append(f"Memory per key at {memory[0]:,} small keys: {memory[1]:.2f}x real Redis "
-                     f"(target <= {MEMORY_TARGET}x)")
+                     f"(target <= {MEMORY_TARGET}x){_lru_note(memory)}")
     for item in results.get("skipped", []):
         lines.append(f"Not measured: {item}")
     return lines
@@ -131,6 +161,29 @@ def _throughput_page(pdf: PdfPages, results: dict) -> None:
             ax.annotate(f"{ratio:.2f}", (x, ax.get_ylim()[0]), xytext=(0, 3), textcoords="offset points",
                         ha="center", fontsize=7)
         ax.set_title(f"redis-benchmark tests, {clients} clients, -P {pipeline} (numbers: ours/real)")
+    fig.tight_layout()
+    pdf.savefig(fig)
+    plt.close(fig)
+
+
+def _baseline_page(pdf: PdfPages, results: dict) -> None:
+    ratios = baseline_ratios(results)
+    if not ratios:
+        return
+    table = _rps(results["matrix"])
+    fig, axes = plt.subplots(len(ratios), 2, figsize=(11, 8.5), squeeze=False)
+    for (left, right), pipeline in zip(axes, sorted(ratios)):
+        keys = [k for k in table if k[2] == pipeline and BASELINE in table[k] and k[3] == 3]
+        clients = keys[0][1]
+        _bars(left, [k[0] for k in keys], {s: [table[k].get(s, 0) for k in keys] for s in ("ours", BASELINE, "redis")},
+              "requests/s (log)", log=True)
+        left.set_title(f"{clients} clients, -P {pipeline}: ours, bare, real Redis")
+        _bars(right, [k[0] for k in keys], {name: [by_test[k[0]] for k in keys]
+                                            for name, by_test in ratios[pipeline].items()}, "ratio")
+        right.set_title(f"-P {pipeline}: ratios")
+    fig.suptitle("Architecture baseline: a bare thread-per-connection Python server (perf/bare_server.py: "
+                 "a dict and 8 commands)\nbare/real is the ceiling of the architecture; ours/bare is what "
+                 "our features cost on top of it", fontsize=10)
     fig.tight_layout()
     pdf.savefig(fig)
     plt.close(fig)
@@ -224,10 +277,11 @@ def _memory_page(pdf: PdfPages, results: dict) -> None:
         return
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 8.5))
     counts = sorted({r["keys"] for r in rows})
-    per = {(r["server"], r["keys"]): r for r in rows}
+    per = {(r["server"], r["keys"]): r["bytes_per_key"] for r in rows}
+    servers = list(dict.fromkeys(r["server"] for r in rows))  # ours, redis, ours (allkeys-lru)
     _bars(left, [f"{c:,} keys" for c in counts],
-          {s: [per[(s, c)]["bytes_per_key"] for c in counts] for s in ("ours", "redis")}, "bytes per key (RSS)")
-    left.set_title("Memory per small key (3-byte values)")
+          {s: [per.get((s, c), 0) for c in counts] for s in servers}, "bytes per key (RSS)")
+    left.set_title("Memory per small key (3-byte values)\n(allkeys-lru: our tables also keep access stamps)")
     lines = tabulate([[r["server"], f"{r['keys']:,}", f"{r['rss_empty'] / 2**20:.1f}", f"{r['rss'] / 2**20:.1f}",
                        f"{r['bytes_per_key']:.1f}"] for r in rows],
                      headers=["server", "keys", "RSS empty MiB", "RSS MiB", "B/key"]).splitlines()
@@ -266,6 +320,86 @@ def _balancer_page(pdf: PdfPages, results: dict) -> None:
         ax.set_xlabel("requests/s")
         ax.tick_params(axis="y", labelsize=7)
     fig.tight_layout()
+    pdf.savefig(fig)
+    plt.close(fig)
+
+
+def _target_color(target: str) -> str:
+    return "#00798c" if target.startswith("haproxy") else "#999999" if target == "direct" else "#d1495b"
+
+
+def _balancer_patterns_pages(pdf: PdfPages, results: dict) -> None:
+    rows = results.get("balancer_patterns", [])
+    if not rows:
+        return
+    fig, axes = plt.subplots(2, 2, figsize=(11, 8.5))
+    panels = (("bursts", "rps", "requests/s over the run"), ("bursts", "p99_ms", "p99 of burst requests (ms)"),
+              ("slow-backend", "rps", "requests/s"), ("slow-backend", "p99_ms", "p99 (ms)"))
+    for ax, (pattern, field, label) in zip(axes.flat, panels):
+        mine = [r for r in rows if r["pattern"] == pattern]
+        ax.barh([r["target"] for r in mine], [r[field] for r in mine],
+                color=[_target_color(r["target"]) for r in mine])
+        for y, r in enumerate(mine):
+            ax.annotate(f"{r[field]:,.0f}" if field == "rps" else f"{r[field]:.1f}  (p50 {r['p50_ms']:.2f})",
+                        (r[field], y), fontsize=7, xytext=(3, -3), textcoords="offset points")
+        ax.set_xlabel(label)
+        ax.tick_params(axis="y", labelsize=8)
+        clients = mine[0]["clients"] if mine else "-"
+        ax.set_title(f"bursts: {clients} clients connect and send together, then idle" if pattern == "bursts"
+                     else f"one of 3 backends {mine[0]['slow_ms']:g} ms slower, {clients} clients", fontsize=9)
+    fig.suptitle("Load balancer traffic patterns (HTTP, keep-alive, Python-thread load). With one slow backend "
+                 "round-robin keeps\nsending it a third of the requests; least-connections sends it only what "
+                 "the fast ones leave", fontsize=10)
+    fig.tight_layout()
+    pdf.savefig(fig)
+    plt.close(fig)
+    ramp = [r for r in rows if r["pattern"] == "ramp"]
+    if not ramp:
+        return
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(11, 8.5))
+    for target in dict.fromkeys(r["target"] for r in ramp):
+        mine = [r for r in ramp if r["target"] == target]
+        style = "--" if "least" in target or "leastconn" in target else "-"
+        for ax, field in ((top, "rps"), (bottom, "p99_ms")):
+            ax.plot([r["clients"] for r in mine], [r[field] for r in mine], style + "o",
+                    color=_target_color(target), label=target)
+    for ax, label in ((top, "requests/s"), (bottom, "p99 (ms, log)")):
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("parallel clients (one step each)")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    bottom.set_yscale("log")
+    top.set_title("Load balancer: a ramp of client count, direct vs ours vs HAProxy (keep-alive)")
+    fig.tight_layout()
+    pdf.savefig(fig)
+    plt.close(fig)
+
+
+def _ratelimit_burst_page(pdf: PdfPages, results: dict) -> None:
+    simulation = results.get("ratelimit_burst")
+    if not simulation:
+        return
+    tick = simulation["tick_s"]
+    times = [i * tick for i in range(len(simulation["offered"]))]
+    fig, axes = plt.subplots(3, 2, figsize=(11, 8.5), sharex=True, sharey=True)
+    for ax, (name, admitted) in zip(axes.flat, simulation["admitted"].items()):
+        ax.step(times, simulation["offered"], where="post", color="#999999", label="offered")
+        ax.step(times, admitted, where="post", color="#d1495b", label="admitted")
+        ax.axhline(simulation["limit_per_tick"], color="black", linestyle=":", linewidth=0.8, label="limit rate")
+        ax.set_title(f"{name}: {sum(admitted)} of {sum(simulation['offered'])} admitted", fontsize=9)
+        ax.grid(alpha=0.3)
+    for ax in axes[-1]:
+        ax.set_xlabel("time (s)")
+    for ax in axes[:, 0]:
+        ax.set_ylabel(f"requests per {tick * 1000:.0f} ms")
+    axes[0, 0].legend(fontsize=7)
+    fig.suptitle(f"Rate limiter: how each algorithm shapes a burst (one key, limit {simulation['limit']})",
+                 fontsize=11)
+    fig.text(0.5, 0.005, "A pure simulation, not a measurement: every algorithm decides the same offered "
+             "requests against the in-process store on a fake clock (no sleeping, no network), so the "
+             "chart is exact and the same on every machine.", ha="center", fontsize=8, wrap=True)
+    fig.tight_layout(rect=(0, 0.03, 1, 0.97))
     pdf.savefig(fig)
     plt.close(fig)
 
@@ -326,10 +460,20 @@ def findings(results: dict) -> list[str]:
             met = [t for t, r in ratios.items() if r >= target]
             out.append(f"-P {pipeline}: ours reaches {ratios[worst]:.2f} ({worst}) to {ratios[best]:.2f} ({best}) "
                        f"of real Redis; target {target} met by {len(met)}/{len(ratios)} target commands.")
+    for pipeline, ratios in sorted(baseline_ratios(results).items()):
+        medians = {name: statistics.median(by_test.values()) for name, by_test in ratios.items()}
+        out.append(f"-P {pipeline}, architecture baseline: the bare thread-per-connection server reaches "
+                   f"{medians['bare/real']:.2f} of real Redis (median over the target commands), so the "
+                   f"architecture alone caps the ratio near there; ours reaches {medians['ours/bare']:.2f} of bare.")
+    slow = {r["target"]: r["rps"] for r in results.get("balancer_patterns", []) if r["pattern"] == "slow-backend"}
+    for rr, lc in (("lb round-robin", "lb least-connections"), ("haproxy roundrobin", "haproxy leastconn")):
+        if slow.get(rr) and lc in slow:
+            out.append(f"One slow backend: {lc} serves {slow[lc] / slow[rr]:.1f}x the requests/s of {rr}.")
     memory = memory_ratio(results)
     if memory:
         out.append(f"Memory: {memory[1]:.2f}x real Redis per key at {memory[0]:,} keys "
-                   f"({'within' if memory[1] <= MEMORY_TARGET else 'above'} the {MEMORY_TARGET}x target).")
+                   f"({'within' if memory[1] <= MEMORY_TARGET else 'above'} the {MEMORY_TARGET}x target)"
+                   f"{_lru_note(memory)}.")
     out += results.get("notes", [])
     return [line for item in out for line in textwrap.wrap(item, 110, subsequent_indent="  ")] + [""]
 
@@ -339,13 +483,16 @@ def write_pdf(results: dict, path: str) -> None:
         _text_page(pdf, "Redis clone performance vs real Redis", summary_lines(results), size=9)
         if results.get("matrix"):
             _throughput_page(pdf, results)
+            _baseline_page(pdf, results)
             _ratio_table_page(pdf, results)
             _scaling_page(pdf, results)
         _value_size_page(pdf, results)
         _latency_page(pdf, results)
         _memory_page(pdf, results)
         _balancer_page(pdf, results)
+        _balancer_patterns_pages(pdf, results)
         _ratelimiter_page(pdf, results)
+        _ratelimit_burst_page(pdf, results)
         _before_after_page(pdf, results)
         if results.get("profile"):
             _text_page(pdf, "Where our server spends its time (profile)", results["profile"].splitlines()[:60], 7)

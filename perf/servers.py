@@ -5,6 +5,8 @@ Both run as child processes on free loopback ports, without persistence (`--save
 explicit BGSAVE writes there and nowhere else. Each `Server` knows its process, so its
 resident memory (RSS) can be read with psutil, and has a small client for setup
 commands (SCRIPT LOAD, FLUSHALL, INFO); the load itself comes from redis-benchmark.
+On request a third contestant, "bare" (perf/bare_server.py), starts the same way: the
+architecture baseline.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from common.resp_client import RedisClient
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = ["--save", "", "--appendonly", "no", "--bind", "127.0.0.1"]
 NAMES = ("ours", "redis")   # the order runs are interleaved in
+BASELINE = "bare"           # the architecture baseline, measured only where asked for
 REQUIRED_TOOLS = ("redis-server", "redis-benchmark")
 INSTALL_HINT = ("apt-get install redis-server redis-tools   (Debian/Ubuntu: redis-benchmark "
                 "ships with redis-tools; macOS: brew install redis)")
@@ -38,7 +41,7 @@ def missing_tools() -> list[str]:
 
 @dataclass
 class Server:
-    name: str                 # "ours" or "redis"
+    name: str                 # "ours", "redis" or "bare"
     port: int
     proc: subprocess.Popen
 
@@ -60,9 +63,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _command_line(name: str, port: int, workdir: str) -> list[str]:
+def _command_line(name: str, port: int, workdir: str, ours_flags: tuple[str, ...] = ()) -> list[str]:
     if name == "ours":
-        return [sys.executable, "-m", "redis_clone", "--port", str(port), "--dir", workdir, *SETTINGS]
+        return [sys.executable, "-m", "redis_clone", "--port", str(port), "--dir", workdir, *SETTINGS,
+                *ours_flags]
+    if name == BASELINE:
+        return [sys.executable, "-m", "perf.bare_server", "--port", str(port)]   # keeps nothing on disk
     return ["redis-server", "--port", str(port), "--dir", workdir, *SETTINGS]
 
 
@@ -81,14 +87,17 @@ def _wait_until_ready(server: Server, timeout: float = 30.0) -> None:
 
 
 @contextmanager
-def running_pair() -> Iterator[dict[str, Server]]:
-    """{"ours": Server, "redis": Server}, both ready; stopped (and their dirs removed) after."""
+def running_pair(*, baseline: bool = False, names: tuple[str, ...] = NAMES,
+                 ours_flags: tuple[str, ...] = ()) -> Iterator[dict[str, Server]]:
+    """{"ours": Server, "redis": Server} (+ "bare" with `baseline`), all ready; stopped
+    (and their dirs removed) after. `names` picks fewer; `ours_flags` are extra
+    command-line settings for our server (e.g. a maxmemory-policy)."""
     servers: dict[str, Server] = {}
     with tempfile.TemporaryDirectory(prefix="perf-") as workdir:
         try:
-            for name in NAMES:
+            for name in names + ((BASELINE,) if baseline else ()):
                 port = free_port()
-                proc = subprocess.Popen(_command_line(name, port, workdir), cwd=ROOT,
+                proc = subprocess.Popen(_command_line(name, port, workdir, ours_flags), cwd=ROOT,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 servers[name] = Server(name, port, proc)
                 _wait_until_ready(servers[name])

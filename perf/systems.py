@@ -22,21 +22,26 @@ def run_balancer(duration: float, connections: int, algorithms: list[str],
     backends, ports = lb_bench.start_backends(2)
     rows = []
     try:
-        for mode in ("keep-alive", "new-connection"):
-            for label, start in lb_bench.targets(ports, algorithms):
-                with start() as target_ports:
+        for label, start in lb_bench.targets(ports, algorithms):
+            with start() as target_ports:   # one balancer process for both modes
+                for mode in ("keep-alive", "new-connection"):
                     load(target_ports, connections, min(0.5, duration), mode == "keep-alive")  # warm-up
                     result = load(target_ports, connections, duration, mode == "keep-alive")
-                rows.append({"mode": mode, "target": label, "requests": result.requests,
-                             "rps": result.requests / result.elapsed, "p50_ms": result.p50 * 1000,
-                             "p99_ms": result.p99 * 1000, "errors": result.errors,
-                             "load": "wrk" if load is lb_bench.wrk_load else "python threads"})
-                log(f"  lb {mode:<15} {label:<30} {rows[-1]['rps']:>9,.0f} req/s  p99 {rows[-1]['p99_ms']:.2f} ms")
+                    rows.append(result.as_dict(mode=mode, target=label,
+                                               load="wrk" if load is lb_bench.wrk_load else "python threads"))
+                    log(f"  lb {mode:<15} {label:<30} {rows[-1]['rps']:>9,.0f} req/s  "
+                        f"p99 {rows[-1]['p99_ms']:.2f} ms")
     finally:
-        for proc in backends:
-            proc.terminate()
-            proc.wait(10)
+        lb_bench.stop_backends(backends)
     return rows
+
+
+def run_balancer_patterns(duration: float, connections: int, log: Callable[[str], None]) -> list[dict]:
+    """Bursts, a ramp of client count and one slow backend: direct / ours / HAProxy."""
+    def progress(row: dict) -> None:
+        log(f"  lb {row['pattern']:<13} {row['target']:<24} c={row['clients']:<3} {row['rps']:>9,.0f} req/s  "
+            f"p99 {row['p99_ms']:.2f} ms")
+    return lb_bench.run_patterns(list(lb_bench.PATTERNS), duration, connections, progress)
 
 
 def run_ratelimiter(servers: dict[str, Server], threads: list[int], duration: float,
@@ -56,3 +61,11 @@ def run_ratelimiter(servers: dict[str, Server], threads: list[int], duration: fl
             log(f"  ratelimit {name:<15} {count} threads: " + "  ".join(
                 f"{r['store']} {r['decisions_per_s']:,.0f}/s" for r in rows[-len(stores):]))
     return rows
+
+
+def run_ratelimit_burst(log: Callable[[str], None]) -> dict:
+    """How each algorithm shapes a burst: a pure simulation on a FakeClock (no I/O)."""
+    simulation = ratelimit_bench.burst_simulation()
+    log("  ratelimit burst simulation, admitted of %d offered: " % sum(simulation["offered"]) + "  ".join(
+        f"{name} {sum(admitted)}" for name, admitted in simulation["admitted"].items()))
+    return simulation
