@@ -20,6 +20,9 @@ $(VENV)/.runtime: requirements.txt
 
 $(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@# atheris (coverage-guided fuzzing) only where a wheel installs; its tests skip otherwise.
+	@$(PY) -m pip install --quiet --disable-pip-version-check --only-binary :all: 'atheris>=2.3' \
+		|| echo "atheris not installed: tests/fuzz/test_atheris.py will be skipped"
 	@touch $@
 
 run: $(VENV)/.runtime
