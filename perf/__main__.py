@@ -178,16 +178,33 @@ def main(argv: list[str] | None = None) -> int:
         results["balancer_patterns"] = systems.run_balancer_patterns(args.duration, 16, log)
     elif args.sections != "all":
         results["skipped"].append("load balancer and rate limiter (--sections core)")
-    for name, path in (("before", args.before), ("profile", args.profile)):
-        if Path(path).is_file() and not args.quick:
-            text = Path(path).read_text()
-            results[name] = json.loads(text) if path.endswith(".json") else text
+    attach(results, args)
     results["meta"].update(started=started.isoformat(timespec="seconds"), mode="quick" if args.quick else "full",
                            elapsed_s=time.monotonic() - clock, options=vars(args))
     _write(results, out)
     print("\n".join(report.summary_lines(results)))
     print(f"\nwrote {out / 'performance.pdf'}, {out / 'performance.json'}, {out / 'performance.csv'}")
     return 0
+
+
+# Earlier measurements and profiles the report shows beside this run's numbers (files in
+# reports/, written by perf.profile_server, perf.profile_systems and the optimisation passes).
+ATTACHMENTS = {"optimisation_server": "optimisation_server.json",
+               "optimisation_systems": "optimisation_systems.json",
+               "profile_balancer": "profile_balancer_before.txt",
+               "profile_limiter": "profile_limiter_before.txt"}
+
+
+def attach(results: dict, args: argparse.Namespace) -> None:
+    """Add the earlier runs and profiles that exist (not in --quick runs)."""
+    if args.quick:
+        return
+    paths = {"before": Path(args.before), "profile": Path(args.profile),
+             **{name: ROOT / "reports" / file for name, file in ATTACHMENTS.items()}}
+    for name, path in paths.items():
+        if path.is_file():
+            text = path.read_text()
+            results[name] = json.loads(text) if path.suffix == ".json" else text
 
 
 def _write(results: dict, out: Path) -> None:

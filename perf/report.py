@@ -478,6 +478,42 @@ def findings(results: dict) -> list[str]:
     return [line for item in out for line in textwrap.wrap(item, 110, subsequent_indent="  ")] + [""]
 
 
+def _optimisation_pages(pdf: PdfPages, results: dict) -> None:
+    """The second pass on the clone (before/after), and the balancer's and limiter's
+    profiles with their before/after figures."""
+    server = results.get("optimisation_server")
+    if server:
+        rows = [[key.replace(":", " "), f"{v['before']:,.0f}", f"{v['after']:,.0f}",
+                 f"{v['after'] / v['before']:.2f}x", f"{v['after'] / v['real']:.3f}"]
+                for key, v in sorted(server["rps"].items(), key=lambda kv: (len(kv[0]), kv[0]))]
+        lines = textwrap.wrap(server["method"], 110) + [""] + tabulate(
+            rows, headers=["-P, test", "before req/s", "after req/s", "gain", "after/real"]).splitlines()
+        _text_page(pdf, "Second optimisation pass on the clone: before and after", lines, 8)
+    systems = results.get("optimisation_systems")
+    if not systems:
+        return
+    lines = []
+    for part, data in systems.items():
+        lines += [f"{part}: {data['method']}"]
+        before, after = data["before"], data["after"]
+        if "bytecodes_per_request" in before:
+            lines.append(f"  bytecodes per request {before['bytecodes_per_request']:,.0f} -> "
+                         f"{after['bytecodes_per_request']:,.0f}; calls {before['calls_per_request']:,.0f} -> "
+                         f"{after['calls_per_request']:,.0f}")
+            lines.append("  top costs before: " + ", ".join(f"{name} {count:.0f}" for name, count
+                                                          in list(before["top_functions"].items())[:6]))
+        else:
+            for case, figures in before.items():
+                if "bytecodes" in figures and case in after:  # one row per algorithm and store
+                    lines.append(f"  {case}: bytecodes {figures['bytecodes']} -> {after[case]['bytecodes']}")
+        lines.append("")
+    lines = [piece for line in lines for piece in (textwrap.wrap(line, 110, subsequent_indent="    ") or [""])]
+    for name in ("profile_balancer", "profile_limiter"):
+        if results.get(name):
+            lines += results[name].splitlines()[:17] + [""]
+    _text_page(pdf, "Load balancer and rate limiter: profiles and optimisation", lines, 6.5)
+
+
 def write_pdf(results: dict, path: str) -> None:
     with PdfPages(path) as pdf:
         _text_page(pdf, "Redis clone performance vs real Redis", summary_lines(results), size=9)
@@ -496,6 +532,7 @@ def write_pdf(results: dict, path: str) -> None:
         _before_after_page(pdf, results)
         if results.get("profile"):
             _text_page(pdf, "Where our server spends its time (profile)", results["profile"].splitlines()[:60], 7)
+        _optimisation_pages(pdf, results)
         _text_page(pdf, "Findings", findings(results), size=9)
         info = pdf.infodict()
         info["Title"] = "Redis clone performance report"
