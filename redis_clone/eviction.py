@@ -196,8 +196,9 @@ class Evictor:
         self.peak = 0      # the highest used_memory seen, for INFO's used_memory_peak
 
     def peak_memory(self) -> int:
-        """used_memory_peak. Sampled before each DENYOOM command and whenever INFO or
-        MEMORY STATS asks, as Redis samples it in its cron: it may miss a brief high."""
+        """used_memory_peak. Sampled by the server cron (hz times a second, as Redis
+        samples it in serverCron), before each DENYOOM command under a maxmemory limit,
+        and whenever INFO or MEMORY STATS asks: it may miss a brief high."""
         self.peak = max(self.peak, self._keyspace.used_memory)
         return self.peak
 

@@ -19,9 +19,9 @@ A subscribed client's replies obey the `pubsub` class instead, as in Redis. Unli
 Redis, a client that stops reading cannot pile up more than one batch (its thread stops
 reading commands), so a `normal` limit above the batch size never cuts it off.
 
-Pushes (pub/sub and MONITOR). A PUBLISH runs on the *publisher's* thread and must put a message on every subscriber's socket; MONITOR does the same for every
-command. So a client that subscribes or monitors switches its `ClientOutput` to
-*shared* mode, where:
+Pushes (pub/sub and MONITOR). A PUBLISH runs on the *publisher's* thread and must put
+a message on every subscriber's socket; MONITOR does the same for every command. So a
+client that subscribes or monitors switches its `ClientOutput` to *shared* mode, where:
 
 * one lock orders all writers, so a reply and a pushed message never interleave
   mid-frame;

@@ -272,7 +272,7 @@ def execute(ctx: "CommandContext", argv: list[bytes], table: CommandTable = COMM
             write = spec.writes
             taken = acquire(ctx, write)
             try:
-                if spec.denyoom:
+                if spec.denyoom and server.evictor.maxmemory:
                     # Over maxmemory: evict first (it mutates the keyspace, hence here,
                     # under the write lock every DENYOOM command holds), or refuse: -OOM.
                     server.evictor.make_room()

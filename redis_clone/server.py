@@ -311,6 +311,7 @@ class RedisServer:
             if state.shutdown_requested.wait(period):
                 return
             state.keyspace.active_expire_cycle(period * ACTIVE_EXPIRE_SHARE)
+            state.evictor.peak_memory()  # used_memory_peak, sampled as Redis's cron does
             state.persistence.cron()
             clients_cron(state)  # timeouts, output buffer limits, ops/sec samples
 
