@@ -424,6 +424,10 @@ class ReplyParser(_Parser):
     _AGGREGATES = {0x2A: list, 0x25: dict, 0x7E: RespSet, 0x3E: Push, 0x7C: Attribute}
 
     def get(self):
+        if not self._stack and self._bulk is None:
+            frame = self._flat_reply()
+            if frame is not _DECLINED:
+                return frame
         while True:
             if self._bulk is not None:
                 kind, length = self._bulk
@@ -444,6 +448,49 @@ class ReplyParser(_Parser):
             frame = self._complete(value)
             if frame is not INCOMPLETE:
                 return frame
+
+    def _flat_reply(self):
+        """Fast path: a complete integer, simple string, error, bulk string, or a flat
+        array of those, which is nearly every reply a client waits for (an INCR, a
+        GET, a script's [allowed, remaining, reset]). Each element is read with one
+        precompiled pattern. Anything else (RESP3 types, nesting, nil arrays, a length
+        the general parser would judge, data still arriving) is _DECLINED without
+        consuming a byte, and get() parses it the general way."""
+        buf, pos = self._buf, self._pos
+        size = len(buf)
+        header = _FAST_ARRAY.match(buf, pos)
+        if header is None:
+            value, pos = self._flat_element(buf, pos, size)
+        else:
+            value, pos = [], header.end()
+            for _ in range(int(header[1])):
+                item, pos = self._flat_element(buf, pos, size)
+                if item is _DECLINED:
+                    return _DECLINED
+                value.append(item)
+        if value is not _DECLINED:
+            self._pos = pos
+        return value
+
+    def _flat_element(self, buf: bytearray, pos: int, size: int) -> tuple[object, int]:
+        """(the scalar at `pos`, where it ends), or (_DECLINED, pos)."""
+        match = _FAST_SCALAR.match(buf, pos)
+        if match is None:
+            return _DECLINED, pos
+        kind, text, end = buf[pos], match[match.lastindex], match.end()
+        if kind == 0x3A:  # :
+            return int(text), end
+        if kind == 0x2B:  # +
+            return Status(text.decode("utf-8", "replace")), end
+        if kind == 0x2D:  # -
+            return ErrorReply(text.decode("utf-8", "replace")), end
+        length = int(text)  # $
+        if length < 0:
+            return None, end
+        start, end = end, end + length + 2  # the bulk's CRLF is skipped unchecked, as below
+        if length > self.max_bulk_len or end > size:
+            return _DECLINED, pos
+        return bytes(buf[start:end - 2]), end
 
     def _scalar(self, line: bytes):
         if not line:
@@ -506,6 +553,12 @@ class ReplyParser(_Parser):
 
 
 _OPENED = object()  # _scalar opened a bulk or aggregate: keep reading
+_DECLINED = object()  # the reply fast path leaves this input to the general parser
+# The reply fast path's shapes: an array header, then scalars whose text the general
+# parser would read the same way (plain digits for numbers and lengths; a simple
+# string or error up to its first CRLF, like _line()).
+_FAST_ARRAY = re.compile(rb"\*([0-9]{1,6})\r\n")
+_FAST_SCALAR = re.compile(rb"(?:[:$](-?[0-9]{1,18})|[+-]([^\r\n]*))\r\n")
 
 
 def _bulk_value(kind: int, data: bytes):

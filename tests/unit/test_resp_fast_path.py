@@ -35,3 +35,58 @@ def test_inline_commands_after_a_multibulk_one_still_parse():
     parser = RequestParser()
     parser.feed(encode_command(b"GET", b"k") + b"PING\r\n")
     assert list(parser) == [[b"GET", b"k"], [b"PING"]]
+
+
+# --- the ReplyParser's fast path (complete scalars and flat arrays of them) --------------
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from common import resp  # noqa: E402
+from common.resp import ReplyParser, encode  # noqa: E402
+from tests.fuzz.bounds import FUZZ, chunks  # noqa: E402
+
+
+class GeneralReplyParser(ReplyParser):
+    """The same parser with the fast path switched off: the reference."""
+
+    def _flat_reply(self):
+        return resp._DECLINED
+
+
+SCALARS = st.one_of(st.none(), st.integers(-2**70, 2**70), st.binary(max_size=12),
+                    st.text(max_size=6).map(resp.Status), st.text(max_size=6).map(lambda t: resp.ErrorReply("ERR " + t)),
+                    st.floats(allow_nan=False), st.booleans())
+VALUES = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=4), max_leaves=8)
+REPLY_BYTES = st.lists(st.one_of(
+    st.tuples(VALUES, st.sampled_from([2, 3])).map(lambda pair: encode(*pair)),
+    st.sampled_from([b"$-5\r\n", b"*-1\r\n", b"$04\r\nabcd\r\n", b":+5\r\n", b"+a\rb\r\n", b"$3\r\nabcXY",
+                     b"*2\r\n:1\r\n", b"$9999999999\r\n", b"\r\n", b":\r\n", b"~1\r\n:1\r\n"]),
+    st.binary(max_size=6)), max_size=6).map(b"".join)
+
+
+def outcome(parser, data: bytes, cuts: list[int]) -> list:
+    frames = []
+    try:
+        for piece in chunks(data, cuts):
+            parser.feed(piece)
+            while (frame := parser.get()) is not INCOMPLETE:
+                frames.append((type(frame), frame))
+    except ProtocolError as err:
+        frames.append(("error", str(err)))
+    return frames
+
+
+@FUZZ
+@given(REPLY_BYTES, st.lists(st.integers(0, 200), max_size=4))
+def test_the_reply_fast_path_agrees_with_the_general_parser(data, cuts):
+    assert outcome(ReplyParser(max_bulk_len=1000), data, cuts) == \
+        outcome(GeneralReplyParser(max_bulk_len=1000), data, cuts)
+
+
+def test_a_flat_array_waits_for_its_last_element_without_consuming_anything():
+    parser = ReplyParser()
+    parser.feed(b"*3\r\n:1\r\n$2\r\nab\r\n")
+    assert parser.get() is INCOMPLETE
+    parser.feed(b"+done\r\n")
+    assert parser.get() == [1, b"ab", "done"]
