@@ -32,6 +32,7 @@ the server replies with it and closes the connection.
 from __future__ import annotations
 
 import re
+from collections import deque
 from typing import Iterator
 
 CRLF = b"\r\n"
@@ -297,7 +298,19 @@ class RequestParser(_Parser):
 
     unauthenticated = False
 
+    def __init__(self, max_bulk_len: int = DEFAULT_MAX_BULK_LEN) -> None:
+        super().__init__(max_bulk_len)
+        self._ready: deque[list[bytes]] = deque()  # whole commands feed() split off
+
+    def feed(self, data: bytes) -> None:
+        if self._pos >= len(self._buf) and not self._stack and self._bulk is None \
+                and not self.unauthenticated:
+            data = self._split_commands(data)
+        super().feed(data)
+
     def get(self):
+        if self._ready:
+            return self._ready.popleft()
         if not self._stack and self._bulk is None:
             argv = self._whole_command()
             if argv is not None:
@@ -347,6 +360,36 @@ class RequestParser(_Parser):
                     raise ProtocolError("Protocol error: unbalanced quotes in request")
                 if args:
                     return args
+
+    def _split_commands(self, data: bytes) -> bytes:
+        """Fastest path, for data arriving while nothing is left over from before (the
+        usual case: one command, or a pipeline, per recv): one C-level split at every
+        CRLF, and each well-formed command comes out as a slice of the pieces. A command
+        is taken only if its header is `*<count>` and every length line is exactly
+        `$<len(payload)>`. That also catches a payload that itself contains a CRLF: the
+        split cuts it short, so its length line no longer matches. The first command
+        that is not taken, and everything after it, is returned to be buffered for the
+        other paths, rebuilt exactly by joining the pieces with CRLF again."""
+        parts = data.split(b"\r\n")
+        ready, limit, i, last = self._ready, self.max_bulk_len, 0, len(parts) - 1
+        while i < last:  # parts[last] is whatever follows the final CRLF
+            digits = parts[i][1:]
+            if parts[i][:1] != b"*" or not digits.isdigit():
+                break
+            count = int(digits)
+            after = i + 2 * count + 1
+            if not 0 < count <= FAST_PATH_MAX_ARGS or after > last or b"%d" % count != digits:
+                break
+            argv = parts[i + 2:after:2]
+            for length_line, arg in zip(parts[i + 1:after:2], argv):
+                if length_line != b"$%d" % len(arg) or len(arg) > limit:
+                    break
+            else:
+                ready.append(argv)
+                i = after
+                continue
+            break
+        return data if i == 0 else b"\r\n".join(parts[i:])
 
     def _whole_command(self) -> list[bytes] | None:
         """Fast path: a small, well-formed multibulk command that has fully arrived.
