@@ -366,11 +366,15 @@ def _admit(ctx: "CommandContext", spec: CommandSpec) -> None:
     """Refuse a command that may not run now, before it is queued or run."""
     if not ctx.client.admitted:
         ctx.server.acl.check(ctx.client, spec)  # -NOAUTH, -NOPERM
-    if not spec.allow_busy:
-        ctx.server.scripts.refuse_if_busy()
+    server = ctx.server
+    # The two checks below cost a call each, so only when a script runs or a
+    # background save failed (the methods decide the rest).
+    if not spec.allow_busy and server.scripts.running is not None:
+        server.scripts.refuse_if_busy()
     if spec.no_multi and ctx.client.transaction.active:
         raise RedisError(errors.NOT_ALLOWED_IN_MULTI)
-    ctx.server.persistence.check_command_allowed(spec)  # MISCONF after a failed BGSAVE
+    if not server.persistence.last_bgsave_ok:
+        server.persistence.check_command_allowed(spec)  # MISCONF after a failed BGSAVE
     client = ctx.client
     if (client.channels or client.patterns) and client.protocol == 2 \
             and spec.name not in SUBSCRIBED_MODE_COMMANDS:
