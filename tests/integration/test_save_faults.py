@@ -20,12 +20,12 @@ import resource
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import RawConnection, free_port
+from tests.integration.helpers import wait_until
 from tests.integration.test_cli import DEADLINE, ROOT, ServerProcess
 
 redis = pytest.importorskip("redis")
@@ -88,11 +88,9 @@ def ask(conn: RawConnection, data: bytes) -> bytes:
 def bgsave_and_wait(client) -> str:
     """BGSAVE, wait for the child to finish, return rdb_last_bgsave_status."""
     assert client.bgsave()
-    deadline = time.monotonic() + DEADLINE
-    while (info := client.info("persistence"))["rdb_bgsave_in_progress"]:
-        assert time.monotonic() < deadline, "the BGSAVE did not finish"
-        time.sleep(0.01)
-    return info["rdb_last_bgsave_status"]
+    wait_until(lambda: not client.info("persistence")["rdb_bgsave_in_progress"], DEADLINE,
+               "the BGSAVE to finish")
+    return client.info("persistence")["rdb_last_bgsave_status"]
 
 
 def saved_small_dump(client, data_dir: Path) -> bytes:
@@ -150,9 +148,7 @@ def test_saving_into_a_directory_that_went_away_fails_and_works_again_once_it_is
     moved.rename(data_dir)
     assert ask(conn, f"{command}\r\n".encode()) in (b"+OK\r\n", b"+Background saving started\r\n")
     if command == "BGSAVE":
-        deadline = time.monotonic() + DEADLINE
-        while client.info("persistence")["rdb_last_bgsave_status"] != "ok":
-            assert time.monotonic() < deadline, "the BGSAVE did not succeed"
-            time.sleep(0.01)
+        wait_until(lambda: client.info("persistence")["rdb_last_bgsave_status"] == "ok", DEADLINE,
+                   "the BGSAVE to succeed")
     assert ask(conn, SET_K) == b"+OK\r\n"
     assert (data_dir / "dump.rdb").read_bytes() != old
