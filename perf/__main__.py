@@ -17,6 +17,7 @@ import datetime
 import json
 import os
 import platform
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -174,6 +175,11 @@ def main(argv: list[str] | None = None) -> int:
     results["memory"] = memory.run(_list(args.memory_keys), log)
     if args.sections == "all" and within_budget("load balancer"):
         from load_balancer.strategies import STRATEGIES
+        if shutil.which("haproxy") is None:
+            results["skipped"].append("HAProxy rows (haproxy is not installed: apt-get install haproxy)")
+            log(f"note: {results['skipped'][-1]}")
+        if shutil.which("wrk") is None:  # each row records which load generator it used
+            log("note: wrk is not installed (apt-get install wrk): Python threads generate the balancer's load")
         log("load balancer")
         algorithms = list(lb_bench.PATTERN_ALGORITHMS) if args.quick else list(STRATEGIES)
         results["balancer"] = systems.run_balancer(args.duration, 16, algorithms, log)
