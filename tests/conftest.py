@@ -8,7 +8,7 @@ import socket
 import subprocess
 import time
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pytest
 
@@ -92,17 +92,22 @@ def exchange(conn: RawConnection, *args, expected: bytes) -> bytes:
     return data
 
 
-@pytest.fixture
-def raw(server):
+def connections(port: int) -> Iterator[Callable[[], RawConnection]]:
+    """A fixture body: a factory of raw connections to `port`, all closed afterwards."""
     conns: list[RawConnection] = []
 
     def connect() -> RawConnection:
-        conns.append(RawConnection(server.port))
+        conns.append(RawConnection(port))
         return conns[-1]
 
     yield connect
     for conn in conns:
         conn.close()
+
+
+@pytest.fixture
+def raw(server):
+    yield from connections(server.port)
 
 
 def free_port() -> int:

@@ -15,7 +15,7 @@ import pytest
 
 from common.resp import ErrorReply, Status, encode_command
 from redis_clone.server import RedisServer
-from tests.conftest import RawConnection, exchange, free_port, make_config, real_redis
+from tests.conftest import RawConnection, connections, exchange, free_port, make_config, real_redis
 from tests.integration.test_cli import ServerProcess
 from tests.integration.test_differential import typed
 
@@ -43,15 +43,7 @@ def secured():
 
 @pytest.fixture
 def connect(secured):
-    conns: list[RawConnection] = []
-
-    def factory() -> RawConnection:
-        conns.append(RawConnection(secured.port))
-        return conns[-1]
-
-    yield factory
-    for conn in conns:
-        conn.close()
+    yield from connections(secured.port)
 
 
 def authenticated(connect) -> RawConnection:
